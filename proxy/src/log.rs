@@ -1,0 +1,497 @@
+//! Structured logs: one JSON object per line on stdout.
+//!
+//! Every line has `time`, `level`, `msg`, `instance` and `stage`, and `request_id` while an
+//! invocation is running, plus the event's own fields, so CloudWatch Logs Insights reads them as
+//! fields. The bootstrap's own events come through `tracing` ([`JsonLayer`]); the app's output
+//! lines come through [`LogSink::app_line`] with `source: "app"`.
+//!
+//! The level is `AWS_LAMBDA_LOG_LEVEL`, then `RUST_LOG`, then `info`.
+
+use crate::env::Env;
+use serde_json::{Map, Value};
+use std::fmt;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use tracing::field::{Field, Visit};
+use tracing::level_filters::LevelFilter;
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+/// Where log lines go, and the fields every line carries.
+pub struct LogSink {
+    instance: String,
+    stage: Option<String>,
+    level: LevelFilter,
+    request_id: Mutex<Option<String>>,
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+impl fmt::Debug for LogSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LogSink")
+            .field("instance", &self.instance)
+            .field("stage", &self.stage)
+            .field("level", &self.level)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LogSink {
+    /// A sink writing to `out`.
+    pub fn new(
+        instance: String,
+        stage: Option<String>,
+        level: LevelFilter,
+        out: Box<dyn Write + Send>,
+    ) -> Self {
+        Self {
+            instance,
+            stage,
+            level,
+            request_id: Mutex::new(None),
+            out: Mutex::new(out),
+        }
+    }
+
+    /// A sink writing to stdout at the level the environment asks for.
+    pub fn stdout(instance: String, env: &Env) -> Self {
+        Self::new(
+            instance,
+            env.stage().map(str::to_owned),
+            level_from(env),
+            Box::new(std::io::stdout()),
+        )
+    }
+
+    /// The most verbose level written.
+    pub fn level(&self) -> LevelFilter {
+        self.level
+    }
+
+    /// Marks the invocation now running (`None` between invocations): its id goes on every line,
+    /// app output included.
+    pub fn set_request_id(&self, id: Option<&str>) {
+        *lock(&self.request_id) = id.map(str::to_owned);
+    }
+
+    /// The execution environment's id.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Writes one entry: `level`, `msg`, the common fields, then `fields`.
+    pub fn write(&self, level: &str, msg: &str, fields: Map<String, Value>) {
+        let mut line = Map::with_capacity(fields.len() + 6);
+        line.insert("time".into(), Value::String(now_rfc3339()));
+        line.insert("level".into(), Value::String(level.to_owned()));
+        line.insert("msg".into(), Value::String(msg.to_owned()));
+        if let Some(id) = lock(&self.request_id).as_ref() {
+            line.insert("request_id".into(), Value::String(id.clone()));
+        }
+        line.insert("instance".into(), Value::String(self.instance.clone()));
+        if let Some(stage) = &self.stage {
+            line.insert("stage".into(), Value::String(stage.clone()));
+        }
+        for (k, v) in fields {
+            line.insert(k, v);
+        }
+        let Ok(mut text) = serde_json::to_vec(&Value::Object(line)) else {
+            return;
+        };
+        text.push(b'\n');
+        let mut out = lock(&self.out);
+        // A log line that cannot be written has nowhere better to go.
+        let _ = out.write_all(&text).and_then(|()| out.flush());
+    }
+
+    /// True when entries at `level` are written.
+    pub fn enabled(&self, level: tracing::Level) -> bool {
+        self.level >= level
+    }
+
+    /// One line of the app's output. A JSON object with a `level` keeps its level and fields
+    /// (`msg` or `message` becomes `msg`); anything else is logged at `default_level`.
+    pub fn app_line(&self, stream: &str, line: &str, default_level: up_config::value::Level) {
+        let mut fields = Map::new();
+        fields.insert("source".into(), Value::String("app".into()));
+        fields.insert("stream".into(), Value::String(stream.into()));
+        if line.trim_start().starts_with('{') {
+            if let Ok(Value::Object(mut obj)) = serde_json::from_str::<Value>(line) {
+                let level = obj
+                    .remove("level")
+                    .and_then(|l| l.as_str().map(normalise_level))
+                    .unwrap_or(default_level.as_str());
+                let msg = obj
+                    .remove("msg")
+                    .or_else(|| obj.remove("message"))
+                    .map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_owned))
+                    .unwrap_or_default();
+                if !self.enabled(to_tracing(level)) {
+                    return;
+                }
+                for reserved in [
+                    "time",
+                    "instance",
+                    "request_id",
+                    "stage",
+                    "source",
+                    "stream",
+                ] {
+                    if let Some(v) = obj.remove(reserved) {
+                        obj.insert(format!("app_{reserved}"), v);
+                    }
+                }
+                fields.extend(obj);
+                self.write(level, &msg, fields);
+                return;
+            }
+        }
+        if self.enabled(to_tracing(default_level.as_str())) {
+            self.write(default_level.as_str(), line, fields);
+        }
+    }
+}
+
+fn normalise_level(level: &str) -> &'static str {
+    match level.to_ascii_lowercase().as_str() {
+        "trace" => "trace",
+        "debug" => "debug",
+        "warn" | "warning" => "warn",
+        "error" | "fatal" | "critical" | "panic" => "error",
+        _ => "info",
+    }
+}
+
+fn to_tracing(level: &str) -> tracing::Level {
+    match level {
+        "trace" => tracing::Level::TRACE,
+        "debug" => tracing::Level::DEBUG,
+        "warn" => tracing::Level::WARN,
+        "error" => tracing::Level::ERROR,
+        _ => tracing::Level::INFO,
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Never held across an await or a panic point; recover rather than panic if it were.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// `AWS_LAMBDA_LOG_LEVEL`, then `RUST_LOG` (a plain level, or the level of a bare directive in a
+/// list such as `info,hyper=warn`), then INFO.
+pub fn level_from(env: &Env) -> LevelFilter {
+    let parse = |s: &str| -> Option<LevelFilter> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "trace" => Some(LevelFilter::TRACE),
+            "debug" => Some(LevelFilter::DEBUG),
+            "info" => Some(LevelFilter::INFO),
+            "warn" | "warning" => Some(LevelFilter::WARN),
+            "error" | "fatal" => Some(LevelFilter::ERROR),
+            "off" => Some(LevelFilter::OFF),
+            _ => None,
+        }
+    };
+    if let Some(level) = env.get("AWS_LAMBDA_LOG_LEVEL").and_then(parse) {
+        return level;
+    }
+    env.get("RUST_LOG")
+        .and_then(|directives| {
+            directives
+                .split(',')
+                .filter(|d| !d.contains('='))
+                .find_map(parse)
+        })
+        .unwrap_or(LevelFilter::INFO)
+}
+
+/// The `tracing` layer writing the bootstrap's own events through a [`LogSink`].
+#[derive(Debug, Clone)]
+pub struct JsonLayer {
+    sink: Arc<LogSink>,
+}
+
+impl JsonLayer {
+    /// A layer over `sink`.
+    pub fn new(sink: Arc<LogSink>) -> Self {
+        Self { sink }
+    }
+}
+
+/// Span fields, kept in the span's extensions.
+struct SpanFields(Map<String, Value>);
+
+impl<S> Layer<S> for JsonLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: Context<'_, S>,
+    ) {
+        let mut fields = JsonVisitor::default();
+        attrs.record(&mut fields);
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(SpanFields(fields.fields));
+        }
+    }
+
+    fn on_record(
+        &self,
+        id: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        ctx: Context<'_, S>,
+    ) {
+        if let Some(span) = ctx.span(id) {
+            let mut visitor = JsonVisitor::default();
+            values.record(&mut visitor);
+            let mut ext = span.extensions_mut();
+            if let Some(existing) = ext.get_mut::<SpanFields>() {
+                existing.0.extend(visitor.fields);
+            }
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let level = *event.metadata().level();
+        if !self.sink.enabled(level) {
+            return;
+        }
+        let mut fields = Map::new();
+        if let Some(scope) = ctx.event_scope(event) {
+            for span in scope.from_root() {
+                if let Some(f) = span.extensions().get::<SpanFields>() {
+                    fields.extend(f.0.clone());
+                }
+            }
+        }
+        let mut visitor = JsonVisitor::default();
+        event.record(&mut visitor);
+        fields.extend(visitor.fields);
+        let msg = visitor.message.unwrap_or_default();
+        let target = event.metadata().target();
+        if !target.starts_with("up_proxy") {
+            fields.insert("target".into(), Value::String(target.to_owned()));
+        }
+        self.sink.write(level_name(level), &msg, fields);
+    }
+}
+
+fn level_name(level: tracing::Level) -> &'static str {
+    match level {
+        tracing::Level::TRACE => "trace",
+        tracing::Level::DEBUG => "debug",
+        tracing::Level::INFO => "info",
+        tracing::Level::WARN => "warn",
+        tracing::Level::ERROR => "error",
+    }
+}
+
+#[derive(Default)]
+struct JsonVisitor {
+    message: Option<String>,
+    fields: Map<String, Value>,
+}
+
+impl Visit for JsonVisitor {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.put(field, Value::String(format!("{value:?}")));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field, Value::String(value.to_owned()));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, Value::from(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, Value::from(value));
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, Value::from(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, Value::from(value));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.put(field, Value::String(value.to_string()));
+    }
+}
+
+impl JsonVisitor {
+    fn put(&mut self, field: &Field, value: Value) {
+        if field.name() == "message" {
+            self.message = Some(match value {
+                Value::String(s) => s,
+                other => other.to_string(),
+            });
+        } else {
+            self.fields.insert(field.name().to_owned(), value);
+        }
+    }
+}
+
+/// Installs the JSON layer as the global subscriber. Returns false when one was already set.
+pub fn init(sink: Arc<LogSink>) -> bool {
+    use tracing_subscriber::layer::SubscriberExt;
+    let level = sink.level();
+    let subscriber = tracing_subscriber::registry().with(JsonLayer::new(sink).with_filter(level));
+    tracing::subscriber::set_global_default(subscriber).is_ok()
+}
+
+/// The current UTC time as RFC 3339 with milliseconds (`2026-11-23T12:34:56.789Z`).
+pub fn now_rfc3339() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    rfc3339(now.as_secs(), now.subsec_millis())
+}
+
+fn rfc3339(secs: u64, millis: u32) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(i64::try_from(days).unwrap_or(0));
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day), after Howard Hinnant's `civil_from_days`.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn lines(buf: &Buf) -> Vec<Value> {
+        String::from_utf8(buf.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn sink(level: LevelFilter) -> (LogSink, Buf) {
+        let buf = Buf::default();
+        (
+            LogSink::new(
+                "inst-1".into(),
+                Some("staging".into()),
+                level,
+                Box::new(buf.clone()),
+            ),
+            buf,
+        )
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_795_435_200, 5), "2026-11-23T12:00:00.005Z");
+        assert_eq!(rfc3339(951_782_400, 0), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn app_lines_plain_and_json() {
+        let (sink, buf) = sink(LevelFilter::INFO);
+        sink.set_request_id(Some("req-1"));
+        sink.app_line("stdout", "hello", up_config::value::Level::Info);
+        sink.app_line(
+            "stdout",
+            r#"{"level":"warn","msg":"careful","user":"alice"}"#,
+            up_config::value::Level::Info,
+        );
+        sink.app_line(
+            "stderr",
+            r#"{"level":"debug","message":"hidden"}"#,
+            up_config::value::Level::Error,
+        );
+        sink.app_line("stderr", "boom", up_config::value::Level::Error);
+        let l = lines(&buf);
+        assert_eq!(l.len(), 3);
+        assert_eq!(l[0]["msg"], "hello");
+        assert_eq!(l[0]["level"], "info");
+        assert_eq!(l[0]["source"], "app");
+        assert_eq!(l[0]["stream"], "stdout");
+        assert_eq!(l[0]["request_id"], "req-1");
+        assert_eq!(l[0]["instance"], "inst-1");
+        assert_eq!(l[0]["stage"], "staging");
+        assert_eq!(l[1]["level"], "warn");
+        assert_eq!(l[1]["msg"], "careful");
+        assert_eq!(l[1]["user"], "alice");
+        assert_eq!(l[2]["level"], "error");
+        assert_eq!(l[2]["stream"], "stderr");
+    }
+
+    #[test]
+    fn level_precedence() {
+        let env = |pairs: &[(&str, &str)]| -> Env {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        assert_eq!(level_from(&env(&[])), LevelFilter::INFO);
+        assert_eq!(
+            level_from(&env(&[("RUST_LOG", "debug")])),
+            LevelFilter::DEBUG
+        );
+        assert_eq!(
+            level_from(&env(&[("RUST_LOG", "hyper=trace,warn")])),
+            LevelFilter::WARN
+        );
+        assert_eq!(
+            level_from(&env(&[
+                ("RUST_LOG", "debug"),
+                ("AWS_LAMBDA_LOG_LEVEL", "ERROR")
+            ])),
+            LevelFilter::ERROR
+        );
+    }
+
+    #[test]
+    fn tracing_events_become_json_lines() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let (sink, buf) = sink(LevelFilter::DEBUG);
+        let subscriber = tracing_subscriber::registry().with(JsonLayer::new(Arc::new(sink)));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("invocation", event = "apigateway_v2");
+            let _g = span.enter();
+            tracing::warn!(status = 502, cause = "x", "app exited");
+            tracing::trace!("not shown");
+        });
+        let l = lines(&buf);
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0]["level"], "warn");
+        assert_eq!(l[0]["msg"], "app exited");
+        assert_eq!(l[0]["status"], 502);
+        assert_eq!(l[0]["event"], "apigateway_v2");
+    }
+}

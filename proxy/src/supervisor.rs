@@ -1,0 +1,318 @@
+//! Running the user's server: spawn it, wait until it listens, forward its output as logs.
+//!
+//! The app runs as `sh -c "$proxy.command"` in the task root, in a process group of its own
+//! (so a signal reaches everything it started) and with `PR_SET_PDEATHSIG` set (so it dies if
+//! the bootstrap is killed). It gets `PORT` (a free loopback port), `UP_STAGE`, `UP_RESTARTS`,
+//! the function's environment, and `up.json`'s `environment` for any key the function's
+//! environment does not set.
+
+use crate::env::Env;
+use crate::error::StartError;
+use crate::log::LogSink;
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+use up_config::Config;
+
+/// How often the app's port is tried while it starts (the bound is 5 ms).
+const LISTEN_POLL: Duration = Duration::from_millis(1);
+/// Lines of output kept for error messages.
+const TAIL_LINES: usize = 20;
+/// Longest app output line logged as is; longer lines are cut with a marker.
+pub const MAX_LINE: usize = 16 * 1024;
+
+/// A running app.
+#[derive(Debug)]
+pub struct App {
+    child: Child,
+    addr: SocketAddr,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl App {
+    /// Spawns the app and waits until its port accepts connections, at most
+    /// `proxy.listen_timeout`.
+    pub async fn start(
+        config: &Config,
+        env: &Env,
+        sink: Arc<LogSink>,
+        restarts: u32,
+    ) -> Result<App, StartError> {
+        let port = free_port().map_err(StartError::NoPort)?;
+        let command = config
+            .proxy
+            .command
+            .clone()
+            .unwrap_or_else(|| "./server".to_owned());
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(&command)
+            .current_dir(env.task_root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .process_group(0);
+        for (key, value) in &config.environment {
+            if env.get(key).is_none() {
+                cmd.env(key, value);
+            }
+        }
+        cmd.env("PORT", port.to_string())
+            .env("UP_STAGE", env.stage().unwrap_or(""))
+            .env("UP_RESTARTS", restarts.to_string());
+        die_with_parent(&mut cmd);
+        let mut child = cmd.spawn().map_err(|source| StartError::Spawn {
+            command: command.clone(),
+            source,
+        })?;
+        tracing::info!(command = %command, port, pid = child.id(), restarts, "app started");
+
+        let tail = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
+        let mut readers = Vec::with_capacity(2);
+        if let Some(out) = child.stdout.take() {
+            let level = config.logs.stdout;
+            readers.push(forward_output(
+                out,
+                "stdout",
+                level,
+                sink.clone(),
+                tail.clone(),
+            ));
+        }
+        if let Some(err) = child.stderr.take() {
+            let level = config.logs.stderr;
+            readers.push(forward_output(err, "stderr", level, sink, tail.clone()));
+        }
+        let mut app = App {
+            child,
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            tail,
+            readers,
+        };
+
+        let started = Instant::now();
+        let limit = config.proxy.listen_timeout.get();
+        loop {
+            if let Ok(Some(status)) = app.child.try_wait() {
+                app.drain_output().await;
+                return Err(StartError::ExitedEarly {
+                    status: status.to_string(),
+                    port,
+                    output: app.tail(),
+                });
+            }
+            if let Some(addr) = listening(port).await {
+                app.addr = addr;
+                tracing::info!(
+                    port,
+                    ms = started.elapsed().as_millis() as u64,
+                    "app listening"
+                );
+                return Ok(app);
+            }
+            if started.elapsed() >= limit {
+                let _ = app.child.start_kill();
+                let _ = app.child.wait().await;
+                app.drain_output().await;
+                return Err(StartError::ListenTimeout {
+                    port,
+                    waited: limit,
+                    output: app.tail(),
+                });
+            }
+            tokio::time::sleep(LISTEN_POLL).await;
+        }
+    }
+
+    /// Where the app listens (127.0.0.1, or ::1 for apps that bind only IPv6 `localhost`).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The app's process id (also its process group id).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// The last lines the app wrote, oldest first.
+    pub fn tail(&self) -> String {
+        let tail = self
+            .tail
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if tail.is_empty() {
+            return "(no output)".to_owned();
+        }
+        tail.iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+
+    /// Waits (briefly) for the output readers to reach the end of the app's output, so an error
+    /// message can quote its last lines.
+    async fn drain_output(&mut self) {
+        for reader in self.readers.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_millis(500), reader).await;
+        }
+    }
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
+}
+
+/// Tries 127.0.0.1 and then ::1 (Node binds `localhost` to ::1 only on some systems).
+async fn listening(port: u16) -> Option<SocketAddr> {
+    for addr in [
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
+    ] {
+        if TcpStream::connect(addr).await.is_ok() {
+            return Some(addr);
+        }
+    }
+    None
+}
+
+/// Sets `PR_SET_PDEATHSIG` so the app gets SIGKILL when the bootstrap dies, whatever kills it.
+#[allow(unsafe_code)]
+fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2) and
+    // getppid(2), both async-signal-safe; it allocates nothing and touches no lock.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died between fork and prctl: then nobody would signal us.
+            if libc::getppid() == 1 {
+                return Err(std::io::Error::other(
+                    "the bootstrap exited while starting the app",
+                ));
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Reads `stream` line by line into log entries, keeping the last lines for error messages.
+fn forward_output<R>(
+    stream: R,
+    name: &'static str,
+    level: up_config::value::Level,
+    sink: Arc<LogSink>,
+    tail: Arc<Mutex<VecDeque<String>>>,
+) -> JoinHandle<()>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut reader = BufReader::with_capacity(MAX_LINE, stream);
+        let mut buf = Vec::with_capacity(256);
+        loop {
+            buf.clear();
+            match read_line_bounded(&mut reader, &mut buf).await {
+                Ok(None) => break,
+                Ok(Some(cut)) => {
+                    let mut line = String::from_utf8_lossy(&buf).into_owned();
+                    if line.ends_with('\r') {
+                        line.pop();
+                    }
+                    if cut > 0 {
+                        line.push_str(&format!(" …[line cut: {cut} more bytes]"));
+                    }
+                    sink.app_line(name, &line, level);
+                    let mut tail = tail
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if tail.len() == TAIL_LINES {
+                        tail.pop_front();
+                    }
+                    tail.push_back(format!("[{name}] {line}"));
+                }
+                Err(e) => {
+                    tracing::warn!(stream = name, cause = %e, "cannot read the app's output");
+                    break;
+                }
+            }
+        }
+    })
+}
+
+/// Reads one line (without its `\n`) into `buf`, keeping at most [`MAX_LINE`] bytes. Returns
+/// `None` at the end of the stream, else how many bytes of the line were dropped.
+async fn read_line_bounded<R: AsyncBufReadExt + Unpin>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<Option<usize>> {
+    let mut dropped = 0usize;
+    let mut any = false;
+    loop {
+        let chunk = reader.fill_buf().await?;
+        if chunk.is_empty() {
+            return Ok(any.then_some(dropped));
+        }
+        any = true;
+        let (part, done) = match memchr(chunk) {
+            Some(i) => (&chunk[..i], Some(i + 1)),
+            None => (chunk, None),
+        };
+        let room = MAX_LINE.saturating_sub(buf.len());
+        let keep = part.len().min(room);
+        buf.extend_from_slice(&part[..keep]);
+        dropped += part.len() - keep;
+        let consumed = done.unwrap_or(chunk.len());
+        reader.consume(consumed);
+        if done.is_some() {
+            return Ok(Some(dropped));
+        }
+    }
+}
+
+fn memchr(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'\n')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn long_lines_are_cut_and_counted() {
+        let mut input = vec![b'a'; MAX_LINE + 10];
+        input.extend_from_slice(b"\nshort\nlast");
+        let mut reader = BufReader::new(&input[..]);
+        let mut buf = Vec::new();
+        assert_eq!(
+            read_line_bounded(&mut reader, &mut buf).await.unwrap(),
+            Some(10)
+        );
+        assert_eq!(buf.len(), MAX_LINE);
+        buf.clear();
+        assert_eq!(
+            read_line_bounded(&mut reader, &mut buf).await.unwrap(),
+            Some(0)
+        );
+        assert_eq!(buf, b"short");
+        buf.clear();
+        assert_eq!(
+            read_line_bounded(&mut reader, &mut buf).await.unwrap(),
+            Some(0)
+        );
+        assert_eq!(buf, b"last");
+        buf.clear();
+        assert_eq!(
+            read_line_bounded(&mut reader, &mut buf).await.unwrap(),
+            None
+        );
+    }
+}
