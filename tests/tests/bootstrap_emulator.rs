@@ -1,0 +1,448 @@
+//! The real `bootstrap` under `up-emulator`, wrapping the real example apps: what an app
+//! receives for each AWS event shape, compared with the same request sent to it directly, and
+//! what the client gets back.
+
+use base64::Engine;
+use bytes::Bytes;
+use http::Request;
+use serde_json::{Value, json};
+use up_emulator::Outcome;
+use up_tests::harness::{
+    DirectApp, Function, fixture, lambda_body, rust_echo_binary, task_root, v2_event,
+};
+use up_tests::paths::example_dir;
+
+/// The echo document inside a Lambda response.
+fn echo(response: &Value) -> Value {
+    assert_eq!(response["statusCode"], 200, "{response}");
+    serde_json::from_slice(&lambda_body(response)).expect("echo JSON")
+}
+
+/// Headers of an echo as lower-cased (name, value) pairs, in the order received.
+fn headers(echo: &Value) -> Vec<(String, String)> {
+    echo["headers"]
+        .as_array()
+        .expect("headers")
+        .iter()
+        .map(|h| {
+            (
+                h[0].as_str().unwrap().to_ascii_lowercase(),
+                h[1].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn header_values(echo: &Value, name: &str) -> Vec<String> {
+    headers(echo)
+        .into_iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v)
+        .collect()
+}
+
+fn body(echo: &Value) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(echo["body_b64"].as_str().unwrap())
+        .unwrap()
+}
+
+/// Sends to the app directly the request the echo says it received, and checks the app sees
+/// exactly the same thing: the translation is a real HTTP request, not an approximation.
+async fn same_as_direct(direct: &DirectApp, via_bootstrap: &Value) {
+    let target = match via_bootstrap["query"].as_str().unwrap() {
+        "" => via_bootstrap["path"].as_str().unwrap().to_owned(),
+        q => format!("{}?{q}", via_bootstrap["path"].as_str().unwrap()),
+    };
+    let mut request = Request::builder()
+        .method(via_bootstrap["method"].as_str().unwrap())
+        .uri(target);
+    for (name, value) in headers(via_bootstrap) {
+        request = request.header(name, value);
+    }
+    let response = direct
+        .send(request.body(Bytes::from(body(via_bootstrap))).unwrap())
+        .await;
+    let direct_echo: Value = serde_json::from_slice(response.body()).unwrap();
+    for key in ["method", "path", "query", "body_b64"] {
+        assert_eq!(direct_echo[key], via_bootstrap[key], "{key}");
+    }
+    assert_eq!(headers(&direct_echo), headers(via_bootstrap));
+}
+
+async fn python() -> (Function, DirectApp) {
+    let dir = example_dir("python-echo");
+    let function = Function::start(&dir, &[("UP_STAGE", "staging")]).await;
+    let direct = DirectApp::start(&dir, "python3 app.py").await;
+    (function, direct)
+}
+
+#[tokio::test]
+async fn rest_v1_event_reaches_the_app_with_every_header_and_query_value() {
+    let (function, direct) = python().await;
+    let e = echo(&function.invoke_json(&fixture("apigw-v1.json")).await);
+    assert_eq!(e["method"], "GET");
+    assert_eq!(e["path"], "/items/42");
+    assert_eq!(e["query"], "tag=a&tag=b&q=a%20b%26c");
+    assert_eq!(header_values(&e, "x-repeat"), ["one", "two"]);
+    assert_eq!(
+        header_values(&e, "host"),
+        ["r3pmxmplak.execute-api.us-east-1.amazonaws.com"]
+    );
+    assert_eq!(
+        header_values(&e, "x-request-id"),
+        ["c6af9ac6-7b61-11e6-9a41-93e8deadbeef"]
+    );
+    assert!(header_values(&e, "x-forwarded-for")[0].ends_with("203.0.113.9"));
+    assert_eq!(header_values(&e, "x-forwarded-proto"), ["https"]);
+    assert_eq!(header_values(&e, "x-forwarded-port"), ["443"]);
+    assert_eq!(e["env"]["UP_STAGE"], "staging");
+    assert_eq!(e["env"]["UP_RESTARTS"], "0");
+    same_as_direct(&direct, &e).await;
+}
+
+#[tokio::test]
+async fn rest_v1_binary_upload_is_byte_exact() {
+    let (function, direct) = python().await;
+    let e = echo(&function.invoke_json(&fixture("apigw-v1-binary.json")).await);
+    assert_eq!(e["method"], "POST");
+    assert_eq!(
+        body(&e),
+        [
+            0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0xff, 0xfe, 0x80, 0x75, 0x70,
+            0xc3, 0x28, 0x7f
+        ]
+    );
+    assert_eq!(header_values(&e, "content-length"), ["17"]);
+    assert!(header_values(&e, "x-forwarded-for")[0].ends_with(", 203.0.113.9"));
+    same_as_direct(&direct, &e).await;
+}
+
+#[tokio::test]
+async fn http_api_v2_event_has_no_stage_raw_query_and_cookies() {
+    let (function, direct) = python().await;
+    let e = echo(&function.invoke_json(&fixture("apigw-v2.json")).await);
+    assert_eq!(e["method"], "POST");
+    assert_eq!(e["path"], "/items/42");
+    assert_eq!(e["query"], "tag=a&tag=b&q=a%20b%26c&plus=1+2");
+    assert_eq!(header_values(&e, "cookie"), ["session=abc; theme=dark"]);
+    assert_eq!(header_values(&e, "x-repeat"), ["one,two"]);
+    assert_eq!(body(&e), br#"{"name":"widget","qty":2}"#);
+    same_as_direct(&direct, &e).await;
+
+    let e = echo(
+        &function
+            .invoke_json(&fixture("apigw-v2-default.json"))
+            .await,
+    );
+    assert_eq!(e["path"], "/production/items");
+    assert_eq!(e["query"], "");
+}
+
+#[tokio::test]
+async fn alb_events_pass_encoded_queries_through() {
+    let (function, direct) = python().await;
+    let e = echo(&function.invoke_json(&fixture("alb.json")).await);
+    assert_eq!(e["query"], "q=a%20b%26c&page=2");
+    assert!(header_values(&e, "connection").is_empty());
+    same_as_direct(&direct, &e).await;
+
+    let e = echo(&function.invoke_json(&fixture("alb-multi.json")).await);
+    assert_eq!(e["query"], "tag=a&tag=b&q=a%20b%26c");
+    assert_eq!(header_values(&e, "x-repeat"), ["one", "two"]);
+    assert_eq!(header_values(&e, "cookie"), ["session=abc; theme=dark"]);
+    same_as_direct(&direct, &e).await;
+}
+
+#[tokio::test]
+async fn function_url_binary_body_is_byte_exact() {
+    let (function, direct) = python().await;
+    let e = echo(&function.invoke_json(&fixture("function-url.json")).await);
+    assert_eq!(e["method"], "PUT");
+    assert_eq!(e["path"], "/upload/raw");
+    assert_eq!(
+        body(&e),
+        [
+            0x00, 0x01, 0xfe, 0xff, 0x80, 0x7f, 0x75, 0x70, 0xc3, 0x28, 0xa0, 0xa1
+        ]
+    );
+    same_as_direct(&direct, &e).await;
+}
+
+#[tokio::test]
+async fn responses_keep_cookies_repeated_headers_status_and_bytes() {
+    let (function, _direct) = python().await;
+
+    // v2: Set-Cookie → cookies[], other repeats joined.
+    let r = function
+        .invoke_json(&v2_event("GET", "/cookies", "", &[], None))
+        .await;
+    assert_eq!(
+        r["cookies"],
+        json!([
+            "a=1; Path=/",
+            "b=2; Path=/; HttpOnly; Expires=Wed, 21 Oct 2037 07:28:00 GMT"
+        ])
+    );
+    assert_eq!(r["headers"]["x-multi"], "one, two");
+
+    // v1: every value separately in multiValueHeaders.
+    let mut v1: Value = serde_json::from_str(&fixture("apigw-v1.json")).unwrap();
+    v1["path"] = json!("/cookies");
+    let r = function.invoke_json(&v1.to_string()).await;
+    assert_eq!(
+        r["multiValueHeaders"]["set-cookie"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(r["multiValueHeaders"]["x-multi"], json!(["one", "two"]));
+
+    // ALB: status description; multi-value form when the request used it.
+    let mut alb: Value = serde_json::from_str(&fixture("alb-multi.json")).unwrap();
+    alb["path"] = json!("/status/404");
+    let r = function.invoke_json(&alb.to_string()).await;
+    assert_eq!(r["statusCode"], 404);
+    assert_eq!(r["statusDescription"], "404 Not Found");
+    assert!(r["multiValueHeaders"]["content-type"].is_array());
+
+    // Status codes.
+    for code in [201, 404, 503] {
+        let r = function
+            .invoke_json(&v2_event("GET", &format!("/status/{code}"), "", &[], None))
+            .await;
+        assert_eq!(r["statusCode"], code);
+        assert_eq!(lambda_body(&r), format!("status {code}").as_bytes());
+    }
+
+    // Binary download: base64, byte-exact.
+    let r = function
+        .invoke_json(&v2_event("GET", "/bytes/1000", "", &[], None))
+        .await;
+    assert_eq!(r["isBase64Encoded"], true);
+    let expected: Vec<u8> = (0..1000).map(|i| (i % 256) as u8).collect();
+    assert_eq!(lambda_body(&r), expected);
+
+    // Text in a charset that is not UTF-8 survives byte for byte.
+    let r = function
+        .invoke_json(&v2_event("GET", "/text/latin-1", "", &[], None))
+        .await;
+    assert_eq!(lambda_body(&r), b"caf\xe9");
+    let r = function
+        .invoke_json(&v2_event("GET", "/text/utf-8", "", &[], None))
+        .await;
+    assert_eq!(r["isBase64Encoded"], false);
+    assert_eq!(r["body"], "café");
+}
+
+#[tokio::test]
+async fn sequential_requests_reuse_one_app_process() {
+    let (function, _direct) = python().await;
+    let first = echo(
+        &function
+            .invoke_json(&v2_event("GET", "/a", "", &[], None))
+            .await,
+    );
+    let second = echo(
+        &function
+            .invoke_json(&v2_event("GET", "/b", "", &[], None))
+            .await,
+    );
+    assert_eq!(first["pid"], second["pid"]);
+    assert_eq!(function.emulator.instances().len(), 1);
+}
+
+#[tokio::test]
+async fn a_rust_app_receives_the_same_translation() {
+    let binary = rust_echo_binary();
+    let dir = task_root(
+        "rust-echo",
+        &json!({"name": "rust-echo", "proxy": {"command": binary.display().to_string()}}),
+    );
+    let function = Function::start(dir.path(), &[]).await.owning(dir);
+    let e = echo(&function.invoke_json(&fixture("apigw-v1.json")).await);
+    assert_eq!(e["path"], "/items/42");
+    assert_eq!(e["query"], "tag=a&tag=b&q=a%20b%26c");
+    assert_eq!(header_values(&e, "x-repeat"), ["one", "two"]);
+    let e = echo(&function.invoke_json(&fixture("function-url.json")).await);
+    assert_eq!(
+        body(&e),
+        [
+            0x00, 0x01, 0xfe, 0xff, 0x80, 0x7f, 0x75, 0x70, 0xc3, 0x28, 0xa0, 0xa1
+        ]
+    );
+    let r = function
+        .invoke_json(&v2_event("GET", "/bytes/70000", "", &[], None))
+        .await;
+    assert_eq!(lambda_body(&r).len(), 70000);
+}
+
+#[tokio::test]
+async fn a_node_app_is_found_by_runtime_detection() {
+    let dir = example_dir("node-hello");
+    let function = Function::start(&dir, &[]).await;
+    let r = function
+        .invoke_json(&v2_event("GET", "/", "", &[], None))
+        .await;
+    assert_eq!(r["statusCode"], 200);
+    let doc: Value = serde_json::from_slice(&lambda_body(&r)).unwrap();
+    assert_eq!(doc["hello"], "node");
+}
+
+#[tokio::test]
+async fn app_that_fails_to_start_is_an_init_error_with_its_stderr() {
+    let dir = example_dir("python-echo");
+    let function = Function::spawn(&dir, &[("ECHO_FAIL_START", "1")], |_| {}).await;
+    let invocation = function.invoke(&v2_event("GET", "/", "", &[], None)).await;
+    match invocation.outcome {
+        Outcome::InitError(failure) => {
+            assert_eq!(
+                failure.error_type.as_str(),
+                "Up.AppStartFailed",
+                "{failure:?}"
+            );
+            let message = failure.error_message.clone();
+            assert!(
+                message.contains("fatal: cannot start (ECHO_FAIL_START)"),
+                "{message}"
+            );
+            assert!(message.contains("exited"), "{message}");
+        }
+        other => panic!("expected an init error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn app_that_never_listens_is_an_init_error_after_listen_timeout() {
+    let dir = task_root(
+        "python-echo",
+        &json!({"proxy": {"command": "sleep 30", "listen_timeout": 1}}),
+    );
+    let function = Function::spawn(dir.path(), &[], |_| {}).await.owning(dir);
+    let invocation = function.invoke(&v2_event("GET", "/", "", &[], None)).await;
+    match invocation.outcome {
+        Outcome::InitError(failure) => {
+            assert_eq!(
+                failure.error_type.as_str(),
+                "Up.AppStartFailed",
+                "{failure:?}"
+            );
+            assert!(failure.error_message.clone().contains("did not listen"));
+        }
+        other => panic!("expected an init error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn broken_up_json_is_an_init_error_naming_the_key() {
+    let dir = task_root(
+        "python-echo",
+        &json!({"proxy": {"command": "python3 app.py", "listen_timeout": "abc"}}),
+    );
+    let function = Function::spawn(dir.path(), &[], |_| {}).await.owning(dir);
+    let invocation = function.invoke(&v2_event("GET", "/", "", &[], None)).await;
+    match invocation.outcome {
+        Outcome::InitError(failure) => {
+            assert_eq!(
+                failure.error_type.as_str(),
+                "Up.InvalidConfig",
+                "{failure:?}"
+            );
+            let message = failure.error_message.clone();
+            assert!(
+                message.contains(r#"proxy.listen_timeout: expected seconds (1..=25), got "abc""#),
+                "{message}"
+            );
+        }
+        other => panic!("expected an init error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_non_http_event_is_refused_without_reaching_the_app() {
+    let (function, _direct) = python().await;
+    let invocation = function.invoke(&fixture("s3-put.json")).await;
+    match invocation.outcome {
+        Outcome::FunctionError { error_type, .. } => assert_eq!(error_type, "Up.UnsupportedEvent"),
+        other => panic!("expected a function error, got {other:?}"),
+    }
+    // The instance survives and still serves; the app saw that request and no other.
+    let r = function
+        .invoke_json(&v2_event("GET", "/after", "", &[], None))
+        .await;
+    assert_eq!(r["statusCode"], 200);
+    let instance = function.emulator.instances()[0].clone();
+    instance
+        .wait_for_log(
+            |l| l.contains("python-echo GET /after"),
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .expect("app access line");
+    let app_requests = function
+        .json_logs()
+        .into_iter()
+        .filter(|l| l["source"] == "app")
+        .filter(|l| {
+            l["msg"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("python-echo ") && !m.contains("listening"))
+        })
+        .count();
+    assert_eq!(app_requests, 1);
+}
+
+#[tokio::test]
+async fn logs_are_json_lines_with_request_id_and_app_output() {
+    let (function, _direct) = python().await;
+    let invocation = function
+        .invoke(&v2_event("GET", "/log", "", &[], None))
+        .await;
+    assert!(matches!(invocation.outcome, Outcome::Response(_)));
+    let instance = function.emulator.instances()[0].clone();
+    instance
+        .wait_for_log(
+            |l| l.contains("error line from app"),
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .expect("app stderr line logged");
+    let logs = function.json_logs();
+    let app_plain = logs
+        .iter()
+        .find(|l| l["msg"] == "plain line from app")
+        .expect("plain app line");
+    assert_eq!(app_plain["source"], "app");
+    assert_eq!(app_plain["stream"], "stdout");
+    assert_eq!(app_plain["level"], "info");
+    assert_eq!(app_plain["request_id"], invocation.request_id.as_str());
+    let app_json = logs
+        .iter()
+        .find(|l| l["msg"] == "json line from app")
+        .expect("json app line");
+    assert_eq!(app_json["level"], "warn");
+    assert_eq!(app_json["user"], "alice");
+    let app_err = logs
+        .iter()
+        .find(|l| l["msg"] == "error line from app")
+        .expect("stderr app line");
+    assert_eq!(app_err["level"], "error");
+    let request = logs
+        .iter()
+        .find(|l| l["msg"] == "request" && l["path"] == "/log")
+        .expect("request line");
+    assert_eq!(request["request_id"], invocation.request_id.as_str());
+    assert_eq!(request["status"], 200);
+    assert!(request["instance"].as_str().is_some_and(|s| !s.is_empty()));
+    // Every line the bootstrap writes is a JSON object.
+    for line in function.emulator.instances()[0].log_lines() {
+        if line.stream == up_emulator::Stream::Stdout {
+            assert!(
+                serde_json::from_str::<Value>(&line.text).is_ok_and(|v| v.is_object()),
+                "not JSON: {}",
+                line.text
+            );
+        }
+    }
+}
