@@ -16,14 +16,14 @@ use crate::forward::Forwarder;
 use crate::log::LogSink;
 use crate::request::translate;
 use crate::response::{LambdaResponse, plain, to_lambda};
-use crate::supervisor::App;
+use crate::supervisor::{App, Group};
 use bytes::Bytes;
 use http::StatusCode;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::Instrument;
 use up_config::Config;
 
@@ -67,6 +67,13 @@ async fn start(env: &Env, sink: Arc<LogSink>) -> Result<Proxy, StartError> {
 }
 
 async fn serve(proxy: Proxy) -> i32 {
+    let grace = proxy
+        .config
+        .proxy
+        .shutdown_timeout
+        .get()
+        .min(SHUTDOWN_BUDGET);
+    tokio::spawn(stop_on_signal(proxy._app.group(), grace));
     let proxy = Arc::new(proxy);
     let handler = lambda_runtime::service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let proxy = proxy.clone();
@@ -79,6 +86,34 @@ async fn serve(proxy: Proxy) -> i32 {
             1
         }
     }
+}
+
+/// Lambda's shutdown phase lasts 500 ms for a runtime with internal extensions; the app's
+/// grace period stays inside it, whatever `proxy.shutdown_timeout` says.
+const SHUTDOWN_BUDGET: Duration = Duration::from_millis(450);
+
+/// On SIGTERM (Lambda's shutdown, or a local emulator stopping) or SIGINT: stop the app's whole
+/// process group, then exit.
+async fn stop_on_signal(group: Group, grace: Duration) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot listen for SIGTERM; the app will be killed with the bootstrap");
+        return;
+    };
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    tracing::info!(
+        signal = name,
+        grace_ms = grace.as_millis() as u64,
+        "shutting down"
+    );
+    group.stop(grace).await;
+    std::process::exit(0);
 }
 
 impl Proxy {

@@ -9,6 +9,8 @@
 use crate::env::Env;
 use crate::error::StartError;
 use crate::log::LogSink;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::process::Stdio;
@@ -31,6 +33,8 @@ pub const MAX_LINE: usize = 16 * 1024;
 #[derive(Debug)]
 pub struct App {
     child: Child,
+    /// The app's process group (its pid: it was started with `process_group(0)`).
+    pgid: Option<Pid>,
     addr: SocketAddr,
     tail: Arc<Mutex<VecDeque<String>>>,
     readers: Vec<JoinHandle<()>>,
@@ -53,7 +57,7 @@ impl App {
             .unwrap_or_else(|| "./server".to_owned());
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
-            .arg(&command)
+            .arg(exec_form(&command))
             .current_dir(env.task_root())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -91,8 +95,13 @@ impl App {
             let level = config.logs.stderr;
             readers.push(forward_output(err, "stderr", level, sink, tail.clone()));
         }
+        let pgid = child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .map(Pid::from_raw);
         let mut app = App {
             child,
+            pgid,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             tail,
             readers,
@@ -142,6 +151,11 @@ impl App {
         self.child.id()
     }
 
+    /// A handle that can stop the app's whole process group from elsewhere.
+    pub fn group(&self) -> Group {
+        Group(self.pgid)
+    }
+
     /// The last lines the app wrote, oldest first.
     pub fn tail(&self) -> String {
         let tail = self
@@ -160,6 +174,77 @@ impl App {
         for reader in self.readers.drain(..) {
             let _ = tokio::time::timeout(Duration::from_millis(500), reader).await;
         }
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        // `kill_on_drop` reaches only the shell; whatever it started must go too.
+        self.group().kill();
+    }
+}
+
+/// The app's process group: everything `proxy.command` started.
+#[derive(Debug, Clone, Copy)]
+pub struct Group(Option<Pid>);
+
+impl Group {
+    /// SIGTERM to the group, then SIGKILL to whatever is left after `grace`.
+    pub async fn stop(self, grace: Duration) {
+        let Some(pgid) = self.0 else { return };
+        if killpg(pgid, Signal::SIGTERM).is_err() {
+            return;
+        }
+        let started = Instant::now();
+        while started.elapsed() < grace {
+            // Signal 0 only asks whether any process of the group is left.
+            if killpg(pgid, None).is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tracing::warn!(
+            grace_ms = grace.as_millis() as u64,
+            "app did not stop after SIGTERM; killing it"
+        );
+        self.kill();
+    }
+
+    /// SIGKILL to the whole group.
+    pub fn kill(self) {
+        if let Some(pgid) = self.0 {
+            let _ = killpg(pgid, Signal::SIGKILL);
+        }
+    }
+}
+
+/// `exec <command>` when the command is one simple command, so the shell is replaced by the app
+/// and `PR_SET_PDEATHSIG` applies to the app itself; compound commands run as written.
+pub fn exec_form(command: &str) -> String {
+    let trimmed = command.trim();
+    let first = trimmed.split_whitespace().next().unwrap_or("");
+    let compound = trimmed.is_empty()
+        || trimmed.contains(|c| matches!(c, ';' | '&' | '|' | '(' | ')' | '`' | '\n' | '{' | '}'))
+        || first.contains('=')
+        || matches!(
+            first,
+            "exec"
+                | "if"
+                | "for"
+                | "while"
+                | "until"
+                | "case"
+                | "!"
+                | "cd"
+                | "export"
+                | "set"
+                | "."
+                | "source"
+        );
+    if compound {
+        command.to_owned()
+    } else {
+        format!("exec {trimmed}")
     }
 }
 
@@ -285,6 +370,19 @@ fn memchr(bytes: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn simple_commands_are_execed() {
+        assert_eq!(exec_form("python3 app.py"), "exec python3 app.py");
+        assert_eq!(
+            exec_form("./server --port $PORT"),
+            "exec ./server --port $PORT"
+        );
+        assert_eq!(exec_form("cd api && ./server"), "cd api && ./server");
+        assert_eq!(exec_form("FOO=1 ./server"), "FOO=1 ./server");
+        assert_eq!(exec_form("exec ./server"), "exec ./server");
+        assert_eq!(exec_form("a; b"), "a; b");
+    }
 
     #[tokio::test]
     async fn long_lines_are_cut_and_counted() {

@@ -156,9 +156,10 @@ impl DirectApp {
             .local_addr()
             .expect("addr")
             .port();
+        // `exec`: the shell becomes the app, so `kill_on_drop` stops the app itself.
         let child = Command::new("sh")
             .arg("-c")
-            .arg(command)
+            .arg(format!("exec {command}"))
             .current_dir(dir)
             .env("PORT", port.to_string())
             .stdin(Stdio::null())

@@ -446,3 +446,56 @@ async fn logs_are_json_lines_with_request_id_and_app_output() {
         }
     }
 }
+
+/// Polls (bounded) until nothing accepts connections on `port`.
+async fn port_closes(port: u16) -> bool {
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(10) {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    false
+}
+
+async fn app_port(function: &Function) -> u16 {
+    let e = echo(
+        &function
+            .invoke_json(&v2_event("GET", "/", "", &[], None))
+            .await,
+    );
+    e["env"]["PORT"].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn the_app_dies_when_the_bootstrap_is_killed() {
+    let (function, _direct) = python().await;
+    let port = app_port(&function).await;
+    function.emulator.instances()[0].kill().await;
+    assert!(
+        port_closes(port).await,
+        "the app still listens on {port} after SIGKILL of the bootstrap"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_app_and_the_bootstrap() {
+    let (function, _direct) = python().await;
+    let port = app_port(&function).await;
+    let instance = function.emulator.instances()[0].clone();
+    instance.shutdown(std::time::Duration::from_secs(5)).await;
+    assert!(
+        instance
+            .wait_exited(std::time::Duration::from_secs(5))
+            .await
+    );
+    assert!(
+        port_closes(port).await,
+        "the app still listens on {port} after SIGTERM"
+    );
+    assert!(function.logs().iter().any(|l| l.contains("shutting down")));
+}
