@@ -1,5 +1,7 @@
 //! `up.json` loading as a user meets it: defaults, stage overrides and the errors they see.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::path::Path;
 use std::time::Duration;
 use up_config::{ConfigError, load, parse};

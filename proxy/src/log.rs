@@ -116,8 +116,10 @@ impl LogSink {
         let mut fields = Map::new();
         fields.insert("source".into(), Value::String("app".into()));
         fields.insert("stream".into(), Value::String(stream.into()));
-        if line.trim_start().starts_with('{') {
-            if let Ok(Value::Object(mut obj)) = serde_json::from_str::<Value>(line) {
+        if line.trim_start().starts_with('{')
+            && let Ok(Value::Object(mut obj)) = serde_json::from_str::<Value>(line)
+        {
+            {
                 let level = obj
                     .remove("level")
                     .and_then(|l| l.as_str().map(normalise_level))

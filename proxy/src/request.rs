@@ -297,10 +297,10 @@ fn build(
     {
         headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
     }
-    if !headers.contains_key(HOST) {
-        if let Some(value) = domain.and_then(|d| HeaderValue::from_str(d).ok()) {
-            headers.insert(HOST, value);
-        }
+    if !headers.contains_key(HOST)
+        && let Some(value) = domain.and_then(|d| HeaderValue::from_str(d).ok())
+    {
+        headers.insert(HOST, value);
     }
     if let Ok(value) = HeaderValue::from_str(&info.request_id) {
         headers.insert(X_REQUEST_ID.clone(), value);

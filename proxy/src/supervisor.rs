@@ -224,7 +224,7 @@ pub fn exec_form(command: &str) -> String {
     let trimmed = command.trim();
     let first = trimmed.split_whitespace().next().unwrap_or("");
     let compound = trimmed.is_empty()
-        || trimmed.contains(|c| matches!(c, ';' | '&' | '|' | '(' | ')' | '`' | '\n' | '{' | '}'))
+        || trimmed.contains([';', '&', '|', '(', ')', '`', '\n', '{', '}'])
         || first.contains('=')
         || matches!(
             first,

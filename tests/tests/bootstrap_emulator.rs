@@ -2,6 +2,8 @@
 //! receives for each AWS event shape, compared with the same request sent to it directly, and
 //! what the client gets back.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use base64::Engine;
 use bytes::Bytes;
 use http::Request;
