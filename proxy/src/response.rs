@@ -34,6 +34,32 @@ pub enum LambdaResponse {
 }
 
 impl LambdaResponse {
+    /// About how many bytes the serialised response takes: the body (base64 grows it by a
+    /// third) and the headers. Used against Lambda's 6 MB payload limit.
+    pub fn encoded_size(&self) -> usize {
+        let (headers, multi, body, cookies) = match self {
+            LambdaResponse::V1(r) => (&r.headers, &r.multi_value_headers, &r.body, 0),
+            LambdaResponse::V2(r) => (
+                &r.headers,
+                &r.multi_value_headers,
+                &r.body,
+                r.cookies.iter().map(|c| c.len() + 3).sum(),
+            ),
+            LambdaResponse::Alb(r) => (&r.headers, &r.multi_value_headers, &r.body, 0),
+        };
+        let header_bytes: usize = headers
+            .iter()
+            .chain(multi.iter())
+            .map(|(k, v)| k.as_str().len() + v.len() + 6)
+            .sum();
+        let body_bytes = match body {
+            Some(Body::Text(t)) => t.len(),
+            Some(Body::Binary(b)) => b.len().div_ceil(3) * 4,
+            _ => 0,
+        };
+        100 + header_bytes + cookies + body_bytes
+    }
+
     /// The HTTP status carried.
     pub fn status(&self) -> i64 {
         match self {

@@ -23,7 +23,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tracing::Instrument;
 use up_config::Config;
 
@@ -167,16 +167,30 @@ impl Proxy {
         };
         let started = Instant::now();
         let request = translated.request;
-        let timeout = self.config.proxy.timeout.get();
-        let outcome = match tokio::time::timeout(timeout, self.forwarder.send(&request)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(ForwardError::Timeout(timeout)),
-        };
-        let response = match outcome {
-            Ok(response) => to_lambda(shape, response),
-            Err(e) => {
-                tracing::error!(cause = %e, status = e.status().as_u16(), "request failed");
-                plain(shape, e.status(), &e.to_string())
+        let max_body = self.config.proxy.max_body.0;
+        let response = if request.body().len() as u64 > max_body {
+            let message = format!(
+                "request body of {} bytes exceeds proxy.max_body ({max_body} bytes)",
+                request.body().len()
+            );
+            tracing::warn!(status = 413, cause = %message, "request refused");
+            plain(shape, StatusCode::PAYLOAD_TOO_LARGE, &message)
+        } else {
+            let budget = request_budget(
+                self.config.proxy.timeout.get(),
+                event.context.deadline,
+                SystemTime::now(),
+            );
+            let outcome = match tokio::time::timeout(budget, self.forwarder.send(&request)).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(ForwardError::Timeout(budget)),
+            };
+            match outcome {
+                Ok(response) => within_limit(shape, to_lambda(shape, response)),
+                Err(e) => {
+                    tracing::error!(cause = %e, status = e.status().as_u16(), "request failed");
+                    plain(shape, e.status(), &e.to_string())
+                }
             }
         };
         if !self.config.logs.disable {
@@ -192,6 +206,38 @@ impl Proxy {
         }
         Ok(response)
     }
+}
+
+/// Time left before Lambda would time the invocation out, less what posting the response takes.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(250);
+/// Lambda's limit on a buffered response payload.
+pub const MAX_RESPONSE: usize = 6 * 1024 * 1024;
+
+/// How long the app may take on this request: `proxy.timeout`, but never past the invocation's
+/// deadline (less a margin), so the client gets a `504` rather than Lambda timing the whole
+/// invocation out. A deadline that is not a plausible epoch time (in the past, or further ahead
+/// than Lambda's 15-minute maximum; some emulators send a constant) is ignored.
+pub fn request_budget(proxy_timeout: Duration, deadline_ms: u64, now: SystemTime) -> Duration {
+    let now_ms = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let ahead = deadline_ms.saturating_sub(now_ms);
+    if deadline_ms <= now_ms || ahead > 16 * 60 * 1000 {
+        return proxy_timeout;
+    }
+    proxy_timeout.min(Duration::from_millis(ahead).saturating_sub(DEADLINE_MARGIN))
+}
+
+/// A response Lambda would refuse (over 6 MB once serialised) becomes a clear `502` instead of a
+/// failed invocation.
+fn within_limit(shape: crate::event::Shape, response: LambdaResponse) -> LambdaResponse {
+    let size = response.encoded_size();
+    if size <= MAX_RESPONSE {
+        return response;
+    }
+    let message = format!("response of {size} bytes exceeds Lambda's 6 MB limit");
+    tracing::error!(status = 502, cause = %message, "response refused");
+    plain(shape, StatusCode::BAD_GATEWAY, &message)
 }
 
 fn diagnostic(error_type: &str, error_message: String) -> Diagnostic {
@@ -232,5 +278,34 @@ async fn report_init_error(env: &Env, error: &StartError) {
     let Ok(request) = request else { return };
     if let Err(e) = client.call(request).await {
         tracing::error!(cause = %e, "cannot report the init error to the Runtime API");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_is_the_smaller_of_timeout_and_deadline() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_795_435_200);
+        let now_ms = 1_795_435_200_000;
+        let fifteen = Duration::from_secs(15);
+        assert_eq!(request_budget(fifteen, now_ms + 60_000, now), fifteen);
+        assert_eq!(
+            request_budget(fifteen, now_ms + 3_000, now),
+            Duration::from_millis(2_750)
+        );
+        assert_eq!(request_budget(fifteen, now_ms + 100, now), Duration::ZERO);
+    }
+
+    #[test]
+    fn implausible_deadlines_are_ignored() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_795_435_200);
+        let fifteen = Duration::from_secs(15);
+        // A constant from the past (lambda_runtime's own tests use 1542409706888).
+        assert_eq!(request_budget(fifteen, 1_542_409_706_888, now), fifteen);
+        // Far in the future.
+        assert_eq!(request_budget(fifteen, 9_999_999_999_999, now), fifteen);
+        assert_eq!(request_budget(fifteen, 0, now), fifteen);
     }
 }

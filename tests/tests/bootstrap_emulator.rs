@@ -501,3 +501,97 @@ async fn sigterm_stops_the_app_and_the_bootstrap() {
     );
     assert!(function.logs().iter().any(|l| l.contains("shutting down")));
 }
+
+#[tokio::test]
+async fn a_slow_app_gets_504_before_lambda_would_time_out() {
+    let dir = example_dir("python-echo");
+    let function =
+        Function::spawn(&dir, &[], |c| c.timeout = std::time::Duration::from_secs(2)).await;
+    function
+        .emulator
+        .wait_ready(up_tests::harness::START_BOUND)
+        .await
+        .unwrap();
+    let invocation = function
+        .invoke(&v2_event("GET", "/sleep/5000", "", &[], None))
+        .await;
+    let Outcome::Response(body) = invocation.outcome else {
+        panic!("expected a 504 response, got {:?}", invocation.outcome);
+    };
+    let r: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(r["statusCode"], 504, "{r}");
+    assert!(String::from_utf8_lossy(&lambda_body(&r)).contains("did not answer within"));
+    // The instance was kept and serves the next request.
+    let r = function
+        .invoke_json(&v2_event("GET", "/", "", &[], None))
+        .await;
+    assert_eq!(r["statusCode"], 200);
+}
+
+#[tokio::test]
+async fn proxy_timeout_bounds_a_request() {
+    let dir = task_root(
+        "python-echo",
+        &json!({"proxy": {"command": "python3 app.py", "timeout": 1}}),
+    );
+    let function = Function::start(dir.path(), &[]).await.owning(dir);
+    let r = function
+        .invoke_json(&v2_event("GET", "/sleep/3000", "", &[], None))
+        .await;
+    assert_eq!(r["statusCode"], 504, "{r}");
+}
+
+#[tokio::test]
+async fn bodies_over_max_body_get_413_without_reaching_the_app() {
+    let dir = task_root(
+        "python-echo",
+        &json!({"proxy": {"command": "python3 app.py", "max_body": "1KB"}}),
+    );
+    let function = Function::start(dir.path(), &[]).await.owning(dir);
+    let big = "x".repeat(2000);
+    let r = function
+        .invoke_json(&v2_event(
+            "POST",
+            "/mirror",
+            "",
+            &[("content-type", "text/plain")],
+            Some(&big),
+        ))
+        .await;
+    assert_eq!(r["statusCode"], 413, "{r}");
+    assert!(String::from_utf8_lossy(&lambda_body(&r)).contains("exceeds proxy.max_body"));
+    let small = "x".repeat(500);
+    let r = function
+        .invoke_json(&v2_event(
+            "POST",
+            "/mirror",
+            "",
+            &[("content-type", "text/plain")],
+            Some(&small),
+        ))
+        .await;
+    assert_eq!(r["statusCode"], 200);
+    assert_eq!(lambda_body(&r), small.as_bytes());
+}
+
+#[tokio::test]
+async fn a_response_over_6mb_is_a_clear_502() {
+    let (function, _direct) = python().await;
+    let r = function
+        .invoke_json(&v2_event("GET", "/bytes/7000000", "", &[], None))
+        .await;
+    assert_eq!(r["statusCode"], 502, "{}", r["statusCode"]);
+    let text = String::from_utf8_lossy(&lambda_body(&r)).into_owned();
+    assert!(text.contains("exceeds Lambda's 6 MB limit"), "{text}");
+    assert!(
+        function
+            .logs()
+            .iter()
+            .any(|l| l.contains("exceeds Lambda's 6 MB limit"))
+    );
+    // Just under the limit still goes through.
+    let r = function
+        .invoke_json(&v2_event("GET", "/bytes/4000000", "", &[], None))
+        .await;
+    assert_eq!(lambda_body(&r).len(), 4_000_000);
+}
