@@ -23,5 +23,5 @@ pub mod value;
 
 pub use detect::detect_command;
 pub use error::ConfigError;
-pub use load::{FILE_NAME, IMPLICIT_STAGES, load, merge_values, parse};
+pub use load::{FILE_NAME, IMPLICIT_STAGES, load, parse};
 pub use schema::*;

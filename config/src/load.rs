@@ -2,7 +2,7 @@
 
 use crate::error::ConfigError;
 use crate::schema::{AppType, Config, STAGE_OVERRIDABLE};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// The name of the config file.
@@ -148,12 +148,5 @@ fn syntax(path: &Path, e: &serde_json::Error) -> ConfigError {
         message: full.strip_suffix(&suffix).unwrap_or(&full).to_owned(),
         line: e.line(),
         column: e.column(),
-    }
-}
-
-/// Deep-merges `overlay` onto `base` (exposed for `up config`-style tools and tests).
-pub fn merge_values(base: &mut Map<String, Value>, overlay: Map<String, Value>) {
-    for (k, v) in overlay {
-        merge(base.entry(k).or_insert(Value::Null), v);
     }
 }

@@ -34,16 +34,6 @@ impl Forwarder {
         }
     }
 
-    /// The app's address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Forgets every pooled connection (after the app restarted, say).
-    pub fn clear(&self) {
-        self.lock().clear();
-    }
-
     /// Sends `request` and reads the whole response.
     pub async fn send(&self, request: &Request<Bytes>) -> Result<Response<Bytes>, ForwardError> {
         if let Some(sender) = self.take_idle() {

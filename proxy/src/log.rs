@@ -75,11 +75,6 @@ impl LogSink {
         *lock(&self.request_id) = id.map(str::to_owned);
     }
 
-    /// The execution environment's id.
-    pub fn instance(&self) -> &str {
-        &self.instance
-    }
-
     /// Writes one entry: `level`, `msg`, the common fields, then `fields`.
     pub fn write(&self, level: &str, msg: &str, fields: Map<String, Value>) {
         let mut line = Map::with_capacity(fields.len() + 6);

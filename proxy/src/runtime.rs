@@ -22,7 +22,6 @@ use http::StatusCode;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::value::RawValue;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tracing::Instrument;
 use up_config::Config;
@@ -50,7 +49,6 @@ pub struct Proxy {
     sink: Arc<LogSink>,
     // Held so the app lives (and is killed on drop) with the proxy.
     _app: App,
-    invocations: AtomicU64,
 }
 
 async fn start(env: &Env, sink: Arc<LogSink>) -> Result<Proxy, StartError> {
@@ -62,7 +60,6 @@ async fn start(env: &Env, sink: Arc<LogSink>) -> Result<Proxy, StartError> {
         config,
         sink,
         _app: app,
-        invocations: AtomicU64::new(0),
     })
 }
 
@@ -124,7 +121,6 @@ impl Proxy {
         event: LambdaEvent<Box<RawValue>>,
     ) -> Result<LambdaResponse, Diagnostic> {
         let id = event.context.request_id.clone();
-        self.invocations.fetch_add(1, Ordering::Relaxed);
         self.sink.set_request_id(Some(&id));
         let span = tracing::info_span!("invocation");
         let result = self.dispatch(event).instrument(span).await;

@@ -146,11 +146,6 @@ impl App {
         self.addr
     }
 
-    /// The app's process id (also its process group id).
-    pub fn pid(&self) -> Option<u32> {
-        self.child.id()
-    }
-
     /// A handle that can stop the app's whole process group from elsewhere.
     pub fn group(&self) -> Group {
         Group(self.pgid)

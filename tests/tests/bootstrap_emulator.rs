@@ -292,27 +292,29 @@ async fn a_node_app_is_found_by_runtime_detection() {
     assert_eq!(doc["hello"], "node");
 }
 
+/// Invokes a function whose start-up fails; asserts the init error's type and returns its
+/// message.
+async fn init_error(function: &Function, error_type: &str) -> String {
+    let invocation = function.invoke(&v2_event("GET", "/", "", &[], None)).await;
+    match invocation.outcome {
+        Outcome::InitError(failure) => {
+            assert_eq!(failure.error_type, error_type, "{failure:?}");
+            failure.error_message
+        }
+        other => panic!("expected an init error, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn app_that_fails_to_start_is_an_init_error_with_its_stderr() {
     let dir = example_dir("python-echo");
     let function = Function::spawn(&dir, &[("ECHO_FAIL_START", "1")], |_| {}).await;
-    let invocation = function.invoke(&v2_event("GET", "/", "", &[], None)).await;
-    match invocation.outcome {
-        Outcome::InitError(failure) => {
-            assert_eq!(
-                failure.error_type.as_str(),
-                "Up.AppStartFailed",
-                "{failure:?}"
-            );
-            let message = failure.error_message.clone();
-            assert!(
-                message.contains("fatal: cannot start (ECHO_FAIL_START)"),
-                "{message}"
-            );
-            assert!(message.contains("exited"), "{message}");
-        }
-        other => panic!("expected an init error, got {other:?}"),
-    }
+    let message = init_error(&function, "Up.AppStartFailed").await;
+    assert!(
+        message.contains("fatal: cannot start (ECHO_FAIL_START)"),
+        "{message}"
+    );
+    assert!(message.contains("exited"), "{message}");
 }
 
 #[tokio::test]
@@ -322,18 +324,8 @@ async fn app_that_never_listens_is_an_init_error_after_listen_timeout() {
         &json!({"proxy": {"command": "sleep 30", "listen_timeout": 1}}),
     );
     let function = Function::spawn(dir.path(), &[], |_| {}).await.owning(dir);
-    let invocation = function.invoke(&v2_event("GET", "/", "", &[], None)).await;
-    match invocation.outcome {
-        Outcome::InitError(failure) => {
-            assert_eq!(
-                failure.error_type.as_str(),
-                "Up.AppStartFailed",
-                "{failure:?}"
-            );
-            assert!(failure.error_message.clone().contains("did not listen"));
-        }
-        other => panic!("expected an init error, got {other:?}"),
-    }
+    let message = init_error(&function, "Up.AppStartFailed").await;
+    assert!(message.contains("did not listen"), "{message}");
 }
 
 #[tokio::test]
@@ -343,22 +335,11 @@ async fn broken_up_json_is_an_init_error_naming_the_key() {
         &json!({"proxy": {"command": "python3 app.py", "listen_timeout": "abc"}}),
     );
     let function = Function::spawn(dir.path(), &[], |_| {}).await.owning(dir);
-    let invocation = function.invoke(&v2_event("GET", "/", "", &[], None)).await;
-    match invocation.outcome {
-        Outcome::InitError(failure) => {
-            assert_eq!(
-                failure.error_type.as_str(),
-                "Up.InvalidConfig",
-                "{failure:?}"
-            );
-            let message = failure.error_message.clone();
-            assert!(
-                message.contains(r#"proxy.listen_timeout: expected seconds (1..=25), got "abc""#),
-                "{message}"
-            );
-        }
-        other => panic!("expected an init error, got {other:?}"),
-    }
+    let message = init_error(&function, "Up.InvalidConfig").await;
+    assert!(
+        message.contains(r#"proxy.listen_timeout: expected seconds (1..=25), got "abc""#),
+        "{message}"
+    );
 }
 
 #[tokio::test]
