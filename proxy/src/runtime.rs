@@ -23,7 +23,6 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tracing::Instrument;
 use up_config::Config;
 
 /// The whole bootstrap: returns the process exit code.
@@ -122,8 +121,7 @@ impl Proxy {
     ) -> Result<LambdaResponse, Diagnostic> {
         let id = event.context.request_id.clone();
         self.sink.set_request_id(Some(&id));
-        let span = tracing::info_span!("invocation");
-        let result = self.dispatch(event).instrument(span).await;
+        let result = self.dispatch(event).await;
         self.sink.set_request_id(None);
         result
     }
