@@ -36,15 +36,22 @@ impl Forwarder {
 
     /// Sends `request` and reads the whole response.
     pub async fn send(&self, request: &Request<Bytes>) -> Result<Response<Bytes>, ForwardError> {
+        let mut pooled_failure = None;
         if let Some(sender) = self.take_idle() {
             match self.exchange(sender, request).await {
                 Err(ForwardError::Unreachable(e)) => {
                     tracing::debug!(cause = %e, "pooled connection failed; retrying on a fresh one");
+                    pooled_failure = Some(e);
                 }
                 other => return other,
             }
         }
-        let sender = self.connect().await?;
+        let sender = match self.connect().await {
+            Ok(sender) => sender,
+            // The pooled attempt may have delivered the request before failing: report that,
+            // not the refusal, so nobody takes the request for one the app never saw.
+            Err(refused) => return Err(pooled_failure.map_or(refused, ForwardError::Unreachable)),
+        };
         self.exchange(sender, request).await
     }
 

@@ -12,11 +12,11 @@
 use crate::env::Env;
 use crate::error::{ForwardError, StartError};
 use crate::event::Probe;
-use crate::forward::Forwarder;
+use crate::event::Shape;
 use crate::log::LogSink;
 use crate::request::translate;
 use crate::response::{LambdaResponse, plain, to_lambda};
-use crate::supervisor::{App, Group};
+use crate::supervisor::{Supervisor, Unavailable};
 use bytes::Bytes;
 use http::StatusCode;
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -44,21 +44,18 @@ pub async fn run(env: Env) -> i32 {
 #[derive(Debug)]
 pub struct Proxy {
     config: Config,
-    forwarder: Forwarder,
+    supervisor: Supervisor,
     sink: Arc<LogSink>,
-    // Held so the app lives (and is killed on drop) with the proxy.
-    _app: App,
 }
 
 async fn start(env: &Env, sink: Arc<LogSink>) -> Result<Proxy, StartError> {
     env.check_runtime()?;
     let config = up_config::load(&env.task_root(), env.stage())?;
-    let app = App::start(&config, env, sink.clone(), 0).await?;
+    let supervisor = Supervisor::start(config.clone(), env.clone(), sink.clone()).await?;
     Ok(Proxy {
-        forwarder: Forwarder::new(app.addr()),
+        supervisor,
         config,
         sink,
-        _app: app,
     })
 }
 
@@ -69,8 +66,8 @@ async fn serve(proxy: Proxy) -> i32 {
         .shutdown_timeout
         .get()
         .min(SHUTDOWN_BUDGET);
-    tokio::spawn(stop_on_signal(proxy._app.group(), grace));
     let proxy = Arc::new(proxy);
+    tokio::spawn(stop_on_signal(proxy.clone(), grace));
     let handler = lambda_runtime::service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let proxy = proxy.clone();
         async move { proxy.invoke(event).await }
@@ -90,7 +87,7 @@ const SHUTDOWN_BUDGET: Duration = Duration::from_millis(450);
 
 /// On SIGTERM (Lambda's shutdown, or a local emulator stopping) or SIGINT: stop the app's whole
 /// process group, then exit.
-async fn stop_on_signal(group: Group, grace: Duration) {
+async fn stop_on_signal(proxy: Arc<Proxy>, grace: Duration) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
@@ -108,7 +105,7 @@ async fn stop_on_signal(group: Group, grace: Duration) {
         grace_ms = grace.as_millis() as u64,
         "shutting down"
     );
-    group.stop(grace).await;
+    proxy.supervisor.group().stop(grace).await;
     std::process::exit(0);
 }
 
@@ -175,17 +172,7 @@ impl Proxy {
                 event.context.deadline,
                 SystemTime::now(),
             );
-            let outcome = match tokio::time::timeout(budget, self.forwarder.send(&request)).await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(ForwardError::Timeout(budget)),
-            };
-            match outcome {
-                Ok(response) => within_limit(shape, to_lambda(shape, response)),
-                Err(e) => {
-                    tracing::error!(cause = %e, status = e.status().as_u16(), "request failed");
-                    plain(shape, e.status(), &e.to_string())
-                }
-            }
+            self.forward(shape, &request, budget).await
         };
         if !self.config.logs.disable {
             tracing::info!(
@@ -224,7 +211,7 @@ pub fn request_budget(proxy_timeout: Duration, deadline_ms: u64, now: SystemTime
 
 /// A response Lambda would refuse (over 6 MB once serialised) becomes a clear `502` instead of a
 /// failed invocation.
-fn within_limit(shape: crate::event::Shape, response: LambdaResponse) -> LambdaResponse {
+fn within_limit(shape: Shape, response: LambdaResponse) -> LambdaResponse {
     let size = response.encoded_size();
     if size <= MAX_RESPONSE {
         return response;
@@ -232,6 +219,109 @@ fn within_limit(shape: crate::event::Shape, response: LambdaResponse) -> LambdaR
     let message = format!("response of {size} bytes exceeds Lambda's 6 MB limit");
     tracing::error!(status = 502, cause = %message, "response refused");
     plain(shape, StatusCode::BAD_GATEWAY, &message)
+}
+
+impl Proxy {
+    /// Sends the request to the app (restarting it first if it died) within `budget`.
+    async fn forward(
+        &self,
+        shape: Shape,
+        request: &http::Request<Bytes>,
+        budget: Duration,
+    ) -> LambdaResponse {
+        let started = Instant::now();
+        let mut attempts = 0;
+        let outcome = loop {
+            attempts += 1;
+            let left = budget.saturating_sub(started.elapsed());
+            let forwarder = match self.supervisor.ready(left).await {
+                Ok(forwarder) => forwarder,
+                Err(Unavailable::CrashLoop(wait)) => {
+                    let retry_after = wait.as_secs_f64().ceil().max(1.0) as u64;
+                    tracing::error!(
+                        status = 503,
+                        retry_after,
+                        "the app keeps crashing; request refused"
+                    );
+                    return unavailable(shape, retry_after);
+                }
+            };
+            let left = budget.saturating_sub(started.elapsed());
+            let outcome = match tokio::time::timeout(left, forwarder.send(request)).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(ForwardError::Timeout(budget)),
+            };
+            // Refused: the request never reached the app. If the app died at rest, restart it
+            // and send the request to the new one.
+            let refused = matches!(outcome, Err(ForwardError::Connect(_)));
+            if refused
+                && attempts == 1
+                && self
+                    .exit_status(budget.saturating_sub(started.elapsed()))
+                    .await
+                    .is_some()
+            {
+                continue;
+            }
+            break outcome;
+        };
+        match outcome {
+            Ok(response) => {
+                self.supervisor.answered();
+                within_limit(shape, to_lambda(shape, response))
+            }
+            Err(e) => {
+                // A timeout says nothing about the app's death, and its budget is spent.
+                let left = budget.saturating_sub(started.elapsed());
+                let died = match e {
+                    ForwardError::Timeout(_) => None,
+                    _ => self.exit_status(left).await,
+                };
+                if let Some(status) = died {
+                    let message = format!(
+                        "the app exited ({status}) while handling the request; it is being restarted"
+                    );
+                    tracing::error!(status = 502, cause = %message, "request failed");
+                    return plain(shape, StatusCode::BAD_GATEWAY, &message);
+                }
+                tracing::error!(cause = %e, status = e.status().as_u16(), "request failed");
+                plain(shape, e.status(), &e.to_string())
+            }
+        }
+    }
+
+    /// After a failed exchange: did the app die? Its exit may trail the closed connection by a
+    /// moment, so look again for up to 200 ms, never past `left` of the request's budget.
+    async fn exit_status(&self, left: Duration) -> Option<std::process::ExitStatus> {
+        let until = Instant::now() + left.min(Duration::from_millis(200));
+        loop {
+            if let Some(status) = self.supervisor.died().await {
+                return Some(status);
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+/// `503` with `Retry-After`, for a crash-looping app.
+fn unavailable(shape: Shape, retry_after: u64) -> LambdaResponse {
+    let mut response = http::Response::new(Bytes::from_static(
+        b"Service Unavailable: the app keeps crashing and is restarting\n",
+    ));
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from(retry_after),
+    );
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    to_lambda(shape, response)
 }
 
 fn diagnostic(error_type: &str, error_message: String) -> Diagnostic {

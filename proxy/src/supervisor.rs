@@ -141,6 +141,11 @@ impl App {
         }
     }
 
+    /// The exit status, if the app's process has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// Where the app listens (127.0.0.1, or ::1 for apps that bind only IPv6 `localhost`).
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -240,6 +245,165 @@ pub fn exec_form(command: &str) -> String {
         command.to_owned()
     } else {
         format!("exec {trimmed}")
+    }
+}
+
+/// Keeps the app running: notices when it has died, restarts it with exponential backoff
+/// (`proxy.backoff`), counts restarts (`UP_RESTARTS`), and tells a request when to come back if
+/// the app is in a crash loop.
+#[derive(Debug)]
+pub struct Supervisor {
+    config: Config,
+    env: Env,
+    sink: Arc<LogSink>,
+    state: tokio::sync::Mutex<State>,
+    group: std::sync::Mutex<Group>,
+}
+
+#[derive(Debug)]
+struct State {
+    app: App,
+    forwarder: Arc<crate::forward::Forwarder>,
+    restarts: u32,
+    /// Consecutive failures (deaths and failed starts) since the app last answered.
+    failures: u32,
+    /// When the next start may happen.
+    retry_at: Instant,
+    /// Set once a death has been noticed (so it is logged and counted once).
+    dead: bool,
+}
+
+/// Why no app can take a request right now.
+#[derive(Debug)]
+pub enum Unavailable {
+    /// The app is crash-looping; the next start is due after this long.
+    CrashLoop(Duration),
+}
+
+impl Supervisor {
+    /// Starts the app (restart count 0) and supervises it.
+    pub async fn start(config: Config, env: Env, sink: Arc<LogSink>) -> Result<Self, StartError> {
+        let app = App::start(&config, &env, sink.clone(), 0).await?;
+        let group = std::sync::Mutex::new(app.group());
+        let forwarder = Arc::new(crate::forward::Forwarder::new(app.addr()));
+        let state = State {
+            app,
+            forwarder,
+            restarts: 0,
+            failures: 0,
+            retry_at: Instant::now(),
+            dead: false,
+        };
+        Ok(Self {
+            config,
+            env,
+            sink,
+            state: tokio::sync::Mutex::new(state),
+            group,
+        })
+    }
+
+    /// The current app's process group.
+    pub fn group(&self) -> Group {
+        *self
+            .group
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// How many times the app was restarted.
+    pub async fn restarts(&self) -> u32 {
+        self.state.lock().await.restarts
+    }
+
+    /// If the app has died, its exit status (logged, and its restart scheduled, once).
+    pub async fn died(&self) -> Option<std::process::ExitStatus> {
+        let mut state = self.state.lock().await;
+        let status = state.app.exited()?;
+        if !state.dead {
+            state.dead = true;
+            state.failures += 1;
+            state.retry_at = Instant::now() + self.backoff(state.failures);
+            tracing::error!(status = %status, restarts = state.restarts, output = %state.app.tail(), "app exited");
+        }
+        Some(status)
+    }
+
+    /// A forwarder to a running app, restarting it first if it died. Waits for a due restart
+    /// when that fits in `budget`; otherwise says when to come back.
+    pub async fn ready(
+        &self,
+        budget: Duration,
+    ) -> Result<Arc<crate::forward::Forwarder>, Unavailable> {
+        let deadline = Instant::now() + budget;
+        // After a thaw, the invocation and news of the app's death (its connections closing)
+        // arrive together; let the runtime take in that news before a request is sent.
+        tokio::task::yield_now().await;
+        if self.died().await.is_none() {
+            return Ok(self.state.lock().await.forwarder.clone());
+        }
+        let mut state = self.state.lock().await;
+        loop {
+            if !state.dead {
+                // Another request restarted it while this one waited for the lock.
+                return Ok(state.forwarder.clone());
+            }
+            let now = Instant::now();
+            if state.retry_at > deadline {
+                return Err(Unavailable::CrashLoop(
+                    state.retry_at.saturating_duration_since(now),
+                ));
+            }
+            tokio::time::sleep_until(state.retry_at.into()).await;
+            let restarts = state.restarts + 1;
+            let left = deadline.saturating_duration_since(Instant::now());
+            let started = tokio::time::timeout(
+                left,
+                App::start(&self.config, &self.env, self.sink.clone(), restarts),
+            )
+            .await;
+            match started {
+                Ok(Ok(app)) => {
+                    *self
+                        .group
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = app.group();
+                    state.forwarder = Arc::new(crate::forward::Forwarder::new(app.addr()));
+                    state.app = app;
+                    state.restarts = restarts;
+                    state.dead = false;
+                    tracing::info!(restarts, "app restarted");
+                    return Ok(state.forwarder.clone());
+                }
+                Ok(Err(e)) => {
+                    state.failures += 1;
+                    state.retry_at = Instant::now() + self.backoff(state.failures);
+                    tracing::error!(cause = %e, restarts, "app restart failed");
+                }
+                Err(_) => {
+                    state.retry_at = Instant::now();
+                    return Err(Unavailable::CrashLoop(Duration::from_secs(1)));
+                }
+            }
+        }
+    }
+
+    /// The app answered: a later death starts the backoff from its minimum again.
+    pub fn answered(&self) {
+        if let Ok(mut state) = self.state.try_lock() {
+            state.failures = 0;
+        }
+    }
+
+    /// `min × factor^(failures − 1)`, at most `max`.
+    fn backoff(&self, failures: u32) -> Duration {
+        let b = &self.config.proxy.backoff;
+        let exp = b
+            .factor
+            .max(1.0)
+            .powi(i32::try_from(failures.saturating_sub(1)).unwrap_or(i32::MAX));
+        let delay = b.min.get().as_secs_f64() * exp;
+        Duration::from_secs_f64(delay.min(b.max.get().as_secs_f64()))
     }
 }
 

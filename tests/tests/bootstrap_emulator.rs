@@ -576,3 +576,108 @@ async fn a_response_over_6mb_is_a_clear_502() {
         .await;
     assert_eq!(lambda_body(&r).len(), 4_000_000);
 }
+
+#[tokio::test]
+async fn an_app_that_dies_mid_request_gives_502_and_is_restarted() {
+    let (function, _direct) = python().await;
+    let before = echo(
+        &function
+            .invoke_json(&v2_event("GET", "/", "", &[], None))
+            .await,
+    );
+    let r = function
+        .invoke_json(&v2_event("GET", "/exit/3", "", &[], None))
+        .await;
+    assert_eq!(r["statusCode"], 502, "{r}");
+    let text = String::from_utf8_lossy(&lambda_body(&r)).into_owned();
+    assert!(
+        text.contains("the app exited") && text.contains('3'),
+        "{text}"
+    );
+    // The next request waits for the restart and succeeds on a new process.
+    let after = echo(
+        &function
+            .invoke_json(&v2_event("GET", "/", "", &[], None))
+            .await,
+    );
+    assert_ne!(after["pid"], before["pid"]);
+    assert_eq!(after["env"]["UP_RESTARTS"], "1");
+    assert_eq!(
+        function.emulator.instances().len(),
+        1,
+        "the instance was kept"
+    );
+}
+
+#[tokio::test]
+async fn an_app_killed_at_rest_is_restarted_on_the_next_request() {
+    let (function, _direct) = python().await;
+    let before = echo(
+        &function
+            .invoke_json(&v2_event("GET", "/", "", &[], None))
+            .await,
+    );
+    let pid = before["pid"].as_u64().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // Dead means: every thread gone (a zombie leader can outlive its threads for a moment) and
+    // the port closed. Only then is the death something the bootstrap can notice.
+    let port: u16 = before["env"]["PORT"].as_str().unwrap().parse().unwrap();
+    let gone = std::time::Instant::now();
+    loop {
+        let zombie = std::fs::read_to_string(format!("/proc/{pid}/status")).map_or(true, |s| {
+            s.contains("State:\tZ") && s.contains("Threads:\t1\n")
+        });
+        let closed = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err();
+        if zombie && closed {
+            break;
+        }
+        assert!(
+            gone.elapsed() < std::time::Duration::from_secs(10),
+            "pid {pid} still running"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let after = echo(
+        &function
+            .invoke_json(&v2_event("GET", "/", "", &[], None))
+            .await,
+    );
+    assert_ne!(after["pid"], before["pid"]);
+    assert_eq!(after["env"]["UP_RESTARTS"], "1");
+}
+
+#[tokio::test]
+async fn a_crash_loop_answers_503_with_retry_after() {
+    let command = r#"if [ "$UP_RESTARTS" = 0 ]; then exec python3 app.py; else echo "crash $UP_RESTARTS" >&2; exit 1; fi"#;
+    let dir = task_root(
+        "python-echo",
+        &json!({"proxy": {"command": command, "timeout": 1, "backoff": {"min": 200, "max": 5000, "factor": 10}}}),
+    );
+    let function = Function::start(dir.path(), &[]).await.owning(dir);
+    let r = function
+        .invoke_json(&v2_event("GET", "/exit/1", "", &[], None))
+        .await;
+    assert_eq!(r["statusCode"], 502, "{r}");
+    let r = function
+        .invoke_json(&v2_event("GET", "/", "", &[], None))
+        .await;
+    assert_eq!(r["statusCode"], 503, "{r}");
+    let retry_after: u64 = r["headers"]["retry-after"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=5).contains(&retry_after), "{retry_after}");
+    assert!(
+        function
+            .logs()
+            .iter()
+            .any(|l| l.contains("app restart failed"))
+    );
+}
