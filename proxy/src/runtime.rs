@@ -31,7 +31,7 @@ pub async fn run(env: Env) -> i32 {
     let sink = Arc::new(LogSink::stdout(instance, &env));
     crate::log::init(sink.clone());
     match start(&env, sink).await {
-        Ok(proxy) => serve(proxy).await,
+        Ok(proxy) => serve(proxy, &env).await,
         Err(e) => {
             tracing::error!(error_type = e.error_type(), cause = %e, "start-up failed");
             report_init_error(&env, &e).await;
@@ -59,7 +59,7 @@ async fn start(env: &Env, sink: Arc<LogSink>) -> Result<Proxy, StartError> {
     })
 }
 
-async fn serve(proxy: Proxy) -> i32 {
+async fn serve(proxy: Proxy, env: &Env) -> i32 {
     let grace = proxy
         .config
         .proxy
@@ -68,6 +68,8 @@ async fn serve(proxy: Proxy) -> i32 {
         .min(SHUTDOWN_BUDGET);
     let proxy = Arc::new(proxy);
     tokio::spawn(stop_on_signal(proxy.clone(), grace));
+    let registered = register_shutdown_extension(env).await;
+    tracing::debug!(registered, "graceful-shutdown extension");
     let handler = lambda_runtime::service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let proxy = proxy.clone();
         async move { proxy.invoke(event).await }
@@ -331,19 +333,19 @@ fn diagnostic(error_type: &str, error_message: String) -> Diagnostic {
     }
 }
 
+/// A client for the Runtime and Extensions APIs (`AWS_LAMBDA_RUNTIME_API`).
+fn api_client(env: &Env) -> Option<lambda_runtime_api_client::Client> {
+    let uri = env.runtime_api()?.parse::<http::Uri>().ok()?;
+    lambda_runtime_api_client::Client::builder()
+        .with_endpoint(uri)
+        .build()
+        .ok()
+}
+
 /// Tells Lambda why start-up failed (`POST /runtime/init/error`); Lambda then records the
 /// error type and message for the invocation that was waiting.
 async fn report_init_error(env: &Env, error: &StartError) {
-    let Some(base) = env.runtime_api() else {
-        return;
-    };
-    let Ok(uri) = base.parse::<http::Uri>() else {
-        return;
-    };
-    let Ok(client) = lambda_runtime_api_client::Client::builder()
-        .with_endpoint(uri)
-        .build()
-    else {
+    let Some(client) = api_client(env) else {
         return;
     };
     let body = serde_json::json!({
@@ -363,6 +365,60 @@ async fn report_init_error(env: &Env, error: &StartError) {
     if let Err(e) = client.call(request).await {
         tracing::error!(cause = %e, "cannot report the init error to the Runtime API");
     }
+}
+
+/// The internal extension's name (unique within the function).
+pub const EXTENSION_NAME: &str = "up-graceful-shutdown";
+
+/// Registers a no-op internal extension, as `lambda_runtime`'s `graceful-shutdown` feature does:
+/// Lambda sends a runtime SIGTERM at shutdown only when some extension is registered. Unlike
+/// that feature, a Runtime API without the Extensions API (some local emulators) is not fatal:
+/// the bootstrap then runs on, just without the SIGTERM. Must run before the first `/next`.
+async fn register_shutdown_extension(env: &Env) -> bool {
+    let Some(client) = api_client(env) else {
+        return false;
+    };
+    let request = lambda_runtime_api_client::build_request()
+        .method(http::Method::POST)
+        .uri("/2020-01-01/extension/register")
+        .header("Lambda-Extension-Name", EXTENSION_NAME)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(lambda_runtime_api_client::body::Body::from(
+            Bytes::from_static(br#"{"events":[]}"#),
+        ));
+    let Ok(request) = request else { return false };
+    let id = match client.call(request).await {
+        Ok(response) if response.status().is_success() => response
+            .headers()
+            .get("Lambda-Extension-Identifier")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        Ok(response) => {
+            tracing::debug!(
+                status = response.status().as_u16(),
+                "no Extensions API; no SIGTERM at shutdown"
+            );
+            None
+        }
+        Err(e) => {
+            tracing::debug!(cause = %e, "no Extensions API; no SIGTERM at shutdown");
+            None
+        }
+    };
+    let Some(id) = id else { return false };
+    // An extension ends its init by asking for its next event; with no events subscribed, the
+    // request simply stays open for the life of the environment.
+    tokio::spawn(async move {
+        let request = lambda_runtime_api_client::build_request()
+            .method(http::Method::GET)
+            .uri("/2020-01-01/extension/event/next")
+            .header("Lambda-Extension-Identifier", id)
+            .body(lambda_runtime_api_client::body::Body::empty());
+        if let Ok(request) = request {
+            let _ = client.call(request).await;
+        }
+    });
+    true
 }
 
 #[cfg(test)]

@@ -470,6 +470,8 @@ async fn sigterm_stops_the_app_and_the_bootstrap() {
     let (function, _direct) = python().await;
     let port = app_port(&function).await;
     let instance = function.emulator.instances()[0].clone();
+    // Lambda sends the runtime SIGTERM only when an extension is registered.
+    assert_eq!(instance.extensions(), ["up-graceful-shutdown"]);
     instance.shutdown(std::time::Duration::from_secs(5)).await;
     assert!(
         instance
