@@ -8,6 +8,7 @@
 //! # Layout
 //! - `env`: the one seam through which the process environment is read.
 //! - `event`: classifying the raw event before any HTTP parsing.
+//! - `guard`: probing each raw event before `lambda_runtime`, turning unreadable ones into errors.
 //! - `request`: event → HTTP request (the translation rules live in its docs).
 //! - `response`: HTTP response → Lambda response of the same shape.
 //! - `headers`: hop-by-hop headers, dropped both ways.
@@ -21,6 +22,7 @@ pub mod env;
 pub mod error;
 pub mod event;
 pub mod forward;
+pub mod guard;
 pub mod headers;
 pub mod log;
 pub mod request;

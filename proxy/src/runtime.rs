@@ -13,6 +13,7 @@ use crate::env::Env;
 use crate::error::{ForwardError, StartError};
 use crate::event::Probe;
 use crate::event::Shape;
+use crate::guard::{EventGuardLayer, ProbeSlot};
 use crate::log::LogSink;
 use crate::request::translate;
 use crate::response::{LambdaResponse, plain, to_lambda};
@@ -46,6 +47,7 @@ pub struct Proxy {
     config: Config,
     supervisor: Supervisor,
     sink: Arc<LogSink>,
+    probes: ProbeSlot,
 }
 
 async fn start(env: &Env, sink: Arc<LogSink>) -> Result<Proxy, StartError> {
@@ -56,6 +58,7 @@ async fn start(env: &Env, sink: Arc<LogSink>) -> Result<Proxy, StartError> {
         supervisor,
         config,
         sink,
+        probes: ProbeSlot::default(),
     })
 }
 
@@ -70,11 +73,16 @@ async fn serve(proxy: Proxy, env: &Env) -> i32 {
     tokio::spawn(stop_on_signal(proxy.clone(), grace));
     let registered = register_shutdown_extension(env).await;
     tracing::debug!(registered, "graceful-shutdown extension");
+    let guard = EventGuardLayer::new(proxy.probes.clone());
     let handler = lambda_runtime::service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let proxy = proxy.clone();
         async move { proxy.invoke(event).await }
     });
-    match lambda_runtime::Runtime::new(handler).run().await {
+    match lambda_runtime::Runtime::new(handler)
+        .layer(guard)
+        .run()
+        .await
+    {
         Ok(()) => 0,
         Err(e) => {
             tracing::error!(cause = %e, "the Runtime API loop stopped");
@@ -130,12 +138,12 @@ impl Proxy {
         event: LambdaEvent<Box<RawValue>>,
     ) -> Result<LambdaResponse, Diagnostic> {
         let raw = event.payload.get();
-        let probe = Probe::read(raw).map_err(|e| {
-            diagnostic(
-                "Up.InvalidEvent",
-                format!("the event is not a JSON object: {e}"),
-            )
-        })?;
+        let probe = self
+            .probe(raw, &event.context.request_id)
+            .map_err(|reason| {
+                tracing::warn!(cause = %reason, "invalid event; refused");
+                diagnostic("Up.InvalidEvent", reason)
+            })?;
         let shape = probe.shape();
         if !shape.is_http() {
             tracing::warn!(
@@ -224,6 +232,19 @@ fn within_limit(shape: Shape, response: LambdaResponse) -> LambdaResponse {
 }
 
 impl Proxy {
+    /// The probe the guard took of this invocation's event (else a fresh one).
+    fn probe(&self, raw: &str, request_id: &str) -> Result<Probe, String> {
+        let probed = self
+            .probes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        match probed {
+            Some(p) if p.request_id == request_id => p.probe,
+            _ => crate::guard::probe(raw.as_bytes()),
+        }
+    }
+
     /// Sends the request to the app (restarting it first if it died) within `budget`.
     async fn forward(
         &self,

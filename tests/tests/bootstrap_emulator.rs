@@ -683,3 +683,38 @@ async fn a_crash_loop_answers_503_with_retry_after() {
             .any(|l| l.contains("app restart failed"))
     );
 }
+
+#[tokio::test]
+async fn unreadable_events_are_up_invalid_event_and_the_loop_goes_on() {
+    let (function, _direct) = python().await;
+    for payload in [
+        &b"not json"[..],
+        &b"{\"version\":\"2.0\",\"rawPath\":\"\xff\xfe\"}"[..],
+        &b"[1,2"[..],
+    ] {
+        let invocation = function
+            .emulator
+            .invoke(Bytes::copy_from_slice(payload))
+            .await
+            .unwrap();
+        match invocation.outcome {
+            Outcome::FunctionError {
+                error_type,
+                error_message,
+                ..
+            } => {
+                assert_eq!(error_type, "Up.InvalidEvent", "{error_message}");
+            }
+            other => panic!("expected Up.InvalidEvent, got {other:?}"),
+        }
+    }
+    let r = function
+        .invoke_json(&v2_event("GET", "/", "", &[], None))
+        .await;
+    assert_eq!(r["statusCode"], 200);
+    assert_eq!(
+        function.emulator.instances().len(),
+        1,
+        "the instance was kept"
+    );
+}
