@@ -122,10 +122,7 @@ async fn stop_on_signal(proxy: Arc<Proxy>, grace: Duration) {
 impl Proxy {
     /// Handles one invocation. HTTP failures are HTTP responses; only events that are not HTTP
     /// requests at all become invocation errors.
-    async fn invoke(
-        &self,
-        event: LambdaEvent<Box<RawValue>>,
-    ) -> Result<LambdaResponse, Diagnostic> {
+    async fn invoke(&self, event: LambdaEvent<Box<RawValue>>) -> Result<Reply, Diagnostic> {
         let id = event.context.request_id.clone();
         self.sink.set_request_id(Some(&id));
         let result = self.dispatch(event).await;
@@ -133,10 +130,7 @@ impl Proxy {
         result
     }
 
-    async fn dispatch(
-        &self,
-        event: LambdaEvent<Box<RawValue>>,
-    ) -> Result<LambdaResponse, Diagnostic> {
+    async fn dispatch(&self, event: LambdaEvent<Box<RawValue>>) -> Result<Reply, Diagnostic> {
         let raw = event.payload.get();
         let probe = self
             .probe(raw, &event.context.request_id)
@@ -145,6 +139,12 @@ impl Proxy {
                 diagnostic("Up.InvalidEvent", reason)
             })?;
         let shape = probe.shape();
+        if let (Shape::Other, Some(path)) = (shape, &self.config.proxy.events_path) {
+            return self
+                .pass_through(raw, path, &event.context)
+                .await
+                .map(Reply::Event);
+        }
         if !shape.is_http() {
             tracing::warn!(
                 event = shape.name(),
@@ -159,11 +159,11 @@ impl Proxy {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!(event = shape.name(), cause = %e, status = 400, "cannot translate the event");
-                return Ok(plain(
+                return Ok(Reply::Http(plain(
                     shape,
                     StatusCode::BAD_REQUEST,
                     &format!("Bad Request: {e}"),
-                ));
+                )));
             }
         };
         let started = Instant::now();
@@ -195,8 +195,86 @@ impl Proxy {
                 "request"
             );
         }
-        Ok(response)
+        Ok(Reply::Http(response))
     }
+
+    /// `proxy.events_path`: an event that is not an HTTP request is POSTed to the app as JSON
+    /// (as Lambda Web Adapter's pass-through does); a 2xx answer is the invocation's result.
+    async fn pass_through(
+        &self,
+        raw: &str,
+        path: &str,
+        context: &lambda_runtime::Context,
+    ) -> Result<serde_json::Value, Diagnostic> {
+        let mut request = http::Request::new(Bytes::copy_from_slice(raw.as_bytes()));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = path
+            .parse()
+            .map_err(|e| diagnostic("Up.InvalidConfig", format!("proxy.events_path: {e}")))?;
+        let headers = request.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        headers.insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from(raw.len()),
+        );
+        headers.insert(
+            http::header::HOST,
+            http::HeaderValue::from_static("localhost"),
+        );
+        if let Ok(id) = http::HeaderValue::from_str(&context.request_id) {
+            headers.insert("x-request-id", id);
+        }
+        let budget = request_budget(
+            self.config.proxy.timeout.get(),
+            context.deadline,
+            SystemTime::now(),
+        );
+        let response = self.exchange(&request, budget).await.map_err(|failure| {
+            tracing::error!(cause = %failure, path, "event not delivered to the app");
+            diagnostic("Up.AppUnavailable", failure.to_string())
+        })?;
+        let body = response.body();
+        if !response.status().is_success() {
+            let excerpt = String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned();
+            tracing::error!(
+                status = response.status().as_u16(),
+                path,
+                "the app failed the event"
+            );
+            return Err(diagnostic(
+                "Up.EventFailed",
+                format!(
+                    "the app answered {} for the event at {path}: {excerpt}",
+                    response.status()
+                ),
+            ));
+        }
+        tracing::info!(
+            status = response.status().as_u16(),
+            path,
+            "event passed to the app"
+        );
+        Ok(serde_json::from_slice(body).unwrap_or_else(|_| {
+            serde_json::Value::String(String::from_utf8_lossy(body).into_owned())
+        }))
+    }
+}
+
+/// What an invocation returns: an HTTP response of the event's shape, or for a passed-through
+/// event, the app's answer as JSON.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+// One value per invocation, moved once: boxing the common variant would cost an allocation on
+// every request to save a copy of a few hundred bytes.
+#[allow(clippy::large_enum_variant)]
+pub enum Reply {
+    /// An answer to an HTTP event.
+    Http(LambdaResponse),
+    /// The app's answer to a passed-through event.
+    Event(serde_json::Value),
 }
 
 /// Time left before Lambda would time the invocation out, less what posting the response takes.
@@ -245,13 +323,39 @@ impl Proxy {
         }
     }
 
-    /// Sends the request to the app (restarting it first if it died) within `budget`.
+    /// Sends the request to the app (restarting it first if it died) within `budget`, and turns
+    /// every failure into the response the client gets.
     async fn forward(
         &self,
         shape: Shape,
         request: &http::Request<Bytes>,
         budget: Duration,
     ) -> LambdaResponse {
+        match self.exchange(request, budget).await {
+            Ok(response) => within_limit(shape, to_lambda(shape, response)),
+            Err(Failure::CrashLoop { retry_after }) => {
+                tracing::error!(
+                    status = 503,
+                    retry_after,
+                    "the app keeps crashing; request refused"
+                );
+                unavailable(shape, retry_after)
+            }
+            Err(failure) => {
+                let status = failure.status();
+                tracing::error!(cause = %failure, status = status.as_u16(), "request failed");
+                plain(shape, status, &failure.to_string())
+            }
+        }
+    }
+
+    /// One exchange with the app: restart it first if it died, and once more if it turns out
+    /// to have died at rest (the request was refused, so it never reached the app).
+    async fn exchange(
+        &self,
+        request: &http::Request<Bytes>,
+        budget: Duration,
+    ) -> Result<http::Response<Bytes>, Failure> {
         let started = Instant::now();
         let mut attempts = 0;
         let outcome = loop {
@@ -261,12 +365,7 @@ impl Proxy {
                 Ok(forwarder) => forwarder,
                 Err(Unavailable::CrashLoop(wait)) => {
                     let retry_after = wait.as_secs_f64().ceil().max(1.0) as u64;
-                    tracing::error!(
-                        status = 503,
-                        retry_after,
-                        "the app keeps crashing; request refused"
-                    );
-                    return unavailable(shape, retry_after);
+                    return Err(Failure::CrashLoop { retry_after });
                 }
             };
             let left = budget.saturating_sub(started.elapsed());
@@ -274,8 +373,6 @@ impl Proxy {
                 Ok(outcome) => outcome,
                 Err(_) => Err(ForwardError::Timeout(budget)),
             };
-            // Refused: the request never reached the app. If the app died at rest, restart it
-            // and send the request to the new one.
             let refused = matches!(outcome, Err(ForwardError::Connect(_)));
             if refused
                 && attempts == 1
@@ -291,25 +388,17 @@ impl Proxy {
         match outcome {
             Ok(response) => {
                 self.supervisor.answered();
-                within_limit(shape, to_lambda(shape, response))
+                Ok(response)
             }
-            Err(e) => {
-                // A timeout says nothing about the app's death, and its budget is spent.
-                let left = budget.saturating_sub(started.elapsed());
-                let died = match e {
-                    ForwardError::Timeout(_) => None,
-                    _ => self.exit_status(left).await,
-                };
-                if let Some(status) = died {
-                    let message = format!(
-                        "the app exited ({status}) while handling the request; it is being restarted"
-                    );
-                    tracing::error!(status = 502, cause = %message, "request failed");
-                    return plain(shape, StatusCode::BAD_GATEWAY, &message);
-                }
-                tracing::error!(cause = %e, status = e.status().as_u16(), "request failed");
-                plain(shape, e.status(), &e.to_string())
-            }
+            // A timeout says nothing about the app's death, and its budget is spent.
+            Err(e @ ForwardError::Timeout(_)) => Err(Failure::Forward(e)),
+            Err(e) => match self
+                .exit_status(budget.saturating_sub(started.elapsed()))
+                .await
+            {
+                Some(status) => Err(Failure::Died(status)),
+                None => Err(Failure::Forward(e)),
+            },
         }
     }
 
@@ -325,6 +414,34 @@ impl Proxy {
                 return None;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+/// Why an exchange with the app gave no response.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    /// The app keeps crashing; its next start is `retry_after` seconds away.
+    #[error("the app keeps crashing and is restarting")]
+    CrashLoop {
+        /// Seconds until the next start.
+        retry_after: u64,
+    },
+    /// The app died while handling the request.
+    #[error("the app exited ({0}) while handling the request; it is being restarted")]
+    Died(std::process::ExitStatus),
+    /// Any other failure to get an answer.
+    #[error(transparent)]
+    Forward(ForwardError),
+}
+
+impl Failure {
+    /// The status the client gets.
+    fn status(&self) -> StatusCode {
+        match self {
+            Failure::CrashLoop { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Failure::Died(_) => StatusCode::BAD_GATEWAY,
+            Failure::Forward(e) => e.status(),
         }
     }
 }

@@ -718,3 +718,36 @@ async fn unreadable_events_are_up_invalid_event_and_the_loop_goes_on() {
         "the instance was kept"
     );
 }
+
+#[tokio::test]
+async fn events_path_passes_other_events_to_the_app() {
+    let dir = task_root(
+        "python-echo",
+        &json!({"proxy": {"command": "python3 app.py", "events_path": "/events"}}),
+    );
+    let function = Function::start(dir.path(), &[]).await.owning(dir);
+    let s3 = fixture("s3-put.json");
+    let e = function.invoke_json(&s3).await;
+    assert_eq!(e["method"], "POST");
+    assert_eq!(e["path"], "/events");
+    let sent: Value = serde_json::from_slice(&body(&e)).unwrap();
+    assert_eq!(sent, serde_json::from_str::<Value>(&s3).unwrap());
+    assert_eq!(header_values(&e, "content-type"), ["application/json"]);
+
+    let dir = task_root(
+        "python-echo",
+        &json!({"proxy": {"command": "python3 app.py", "events_path": "/status/500"}}),
+    );
+    let function = Function::start(dir.path(), &[]).await.owning(dir);
+    match function.invoke(&s3).await.outcome {
+        Outcome::FunctionError {
+            error_type,
+            error_message,
+            ..
+        } => {
+            assert_eq!(error_type, "Up.EventFailed");
+            assert!(error_message.contains("500"), "{error_message}");
+        }
+        other => panic!("expected Up.EventFailed, got {other:?}"),
+    }
+}
