@@ -156,6 +156,8 @@ async fn python_echo_through_api_gateway_on_ministack() {
         check_front(front, &ministack, &mut report).await;
     }
     check_warm_reuse(&fronts, &mut report).await;
+    // After warm reuse: this one replaces the app process on purpose.
+    check_crash_and_restart(&fronts[0], &mut report).await;
 
     // Teardown: ministack leaves execution environments running when it exits, so the
     // harness TERMs its whole process group (ministack and the bootstraps) and gives it a
@@ -488,6 +490,41 @@ async fn check_warm_reuse(fronts: &[Front], report: &mut Report) {
         ALL_FRONTS,
         "warm reuse: every sequential request, on every front, reached the same app pid",
         outcome,
+    );
+}
+
+/// The app dies mid-request: that request gets a 502 naming the exit, the next one is served
+/// by a restarted app (`UP_RESTARTS=1`) in the same execution environment.
+async fn check_crash_and_restart(front: &Front, report: &mut Report) {
+    let crash = match call(front, "GET", "/exit/3", &[], Bytes::new()).await {
+        Ok(r) if r.status == 502 && r.text().contains("the app exited") => Ok(()),
+        Ok(r) => Err(format!(
+            "expected 502 naming the exit, got {} {}",
+            r.status,
+            r.text()
+        )),
+        Err(e) => Err(e),
+    };
+    report.record(front.name, "app dying mid-request gives 502", crash);
+    let before = report.pids.last().map(|(_, pid)| *pid);
+    let restarted = match get_echo(front, "/after-crash", &[], report).await {
+        Ok(echo) => {
+            let restarts = echo.env.get("UP_RESTARTS").cloned().flatten();
+            if restarts.as_deref() == Some("1") && Some(echo.pid) != before {
+                Ok(())
+            } else {
+                Err(format!(
+                    "UP_RESTARTS {restarts:?}, pid {} (was {before:?})",
+                    echo.pid
+                ))
+            }
+        }
+        Err(e) => Err(e),
+    };
+    report.record(
+        front.name,
+        "next request is served by the restarted app",
+        restarted,
     );
 }
 
