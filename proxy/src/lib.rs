@@ -6,6 +6,7 @@
 //! and turns the server's response back into the event's response shape, byte for byte.
 //!
 //! # Layout
+//! - `check`: the pure event → response path, for fuzzing and its regression tests.
 //! - `env`: the one seam through which the process environment is read.
 //! - `event`: classifying the raw event before any HTTP parsing.
 //! - `guard`: probing each raw event before `lambda_runtime`, turning unreadable ones into errors.
@@ -18,6 +19,7 @@
 //! - `runtime`: start-up and the invocation loop on `lambda_runtime`.
 //! - `error`: the error types and their Lambda `errorType`s.
 
+pub mod check;
 pub mod env;
 pub mod error;
 pub mod event;
