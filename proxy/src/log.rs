@@ -6,12 +6,18 @@
 //! lines come through [`LogSink::app_line`] with `source: "app"`.
 //!
 //! The level is `AWS_LAMBDA_LOG_LEVEL`, then `RUST_LOG`, then `info`.
+//!
+//! Lines are written by a thread of their own through a bounded queue, so neither a request
+//! nor the app's output ever waits for stdout: if stdout stops taking lines, the queue fills
+//! to [`MAX_PENDING`] bytes, further lines are dropped and counted, and a `warn` line says how
+//! many once stdout takes lines again.
 
 use crate::env::Env;
 use serde_json::{Map, Value};
 use std::fmt;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;
 use tracing::{Event, Subscriber};
@@ -24,7 +30,30 @@ pub struct LogSink {
     stage: Option<String>,
     level: LevelFilter,
     request_id: Mutex<Option<String>>,
-    out: Mutex<Box<dyn Write + Send>>,
+    queue: Arc<Queue>,
+}
+
+/// Most bytes of log lines waiting for stdout; past it lines are dropped and counted.
+pub const MAX_PENDING: usize = 1 << 20;
+/// Longest [`LogSink::flush`] waits for stdout.
+const FLUSH_WAIT: Duration = Duration::from_secs(2);
+
+/// Lines waiting for the writer thread.
+#[derive(Default)]
+struct Queue {
+    state: Mutex<Pending>,
+    /// Signalled when lines are queued or the sink closes.
+    queued: Condvar,
+    /// Signalled when the writer has written everything it took.
+    written: Condvar,
+}
+
+#[derive(Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    dropped: u64,
+    writing: bool,
+    closed: bool,
 }
 
 impl fmt::Debug for LogSink {
@@ -45,12 +74,38 @@ impl LogSink {
         level: LevelFilter,
         out: Box<dyn Write + Send>,
     ) -> Self {
+        let queue = Arc::new(Queue::default());
+        let writer = queue.clone();
+        let (i, st) = (instance.clone(), stage.clone());
+        // If the thread cannot start, lines pile up to the bound and are dropped: the bootstrap
+        // still serves requests.
+        let _ = std::thread::Builder::new()
+            .name("up-log-writer".into())
+            .spawn(move || writer.run(out, &i, st.as_deref()));
         Self {
             instance,
             stage,
             level,
             request_id: Mutex::new(None),
-            out: Mutex::new(out),
+            queue,
+        }
+    }
+
+    /// Waits (at most two seconds) until every queued line is written: before exiting.
+    pub fn flush(&self) {
+        let deadline = std::time::Instant::now() + FLUSH_WAIT;
+        let mut pending = lock(&self.queue.state);
+        while !pending.bytes.is_empty() || pending.dropped > 0 || pending.writing {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            pending = self
+                .queue
+                .written
+                .wait_timeout(pending, left)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
         }
     }
 
@@ -95,9 +150,14 @@ impl LogSink {
             return;
         };
         text.push(b'\n');
-        let mut out = lock(&self.out);
-        // A log line that cannot be written has nowhere better to go.
-        let _ = out.write_all(&text).and_then(|()| out.flush());
+        let mut pending = lock(&self.queue.state);
+        if pending.bytes.len() + text.len() > MAX_PENDING {
+            pending.dropped += 1;
+        } else {
+            pending.bytes.extend_from_slice(&text);
+        }
+        drop(pending);
+        self.queue.queued.notify_one();
     }
 
     /// True when entries at `level` are written.
@@ -146,6 +206,54 @@ impl LogSink {
         }
         if self.enabled(to_tracing(default_level.as_str())) {
             self.write(default_level.as_str(), line, fields);
+        }
+    }
+}
+
+impl Drop for LogSink {
+    fn drop(&mut self) {
+        lock(&self.queue.state).closed = true;
+        self.queue.queued.notify_one();
+    }
+}
+
+impl Queue {
+    /// The writer thread: takes everything queued, writes it in one go, repeats; ends when the
+    /// sink is gone and nothing is left.
+    fn run(&self, mut out: Box<dyn Write + Send>, instance: &str, stage: Option<&str>) {
+        loop {
+            let (bytes, dropped) = {
+                let mut pending = lock(&self.state);
+                while pending.bytes.is_empty() && pending.dropped == 0 && !pending.closed {
+                    pending = self
+                        .queued
+                        .wait(pending)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+                if pending.bytes.is_empty() && pending.dropped == 0 {
+                    return;
+                }
+                pending.writing = true;
+                (
+                    std::mem::take(&mut pending.bytes),
+                    std::mem::take(&mut pending.dropped),
+                )
+            };
+            if dropped > 0 {
+                let line = serde_json::json!({
+                    "time": now_rfc3339(),
+                    "level": "warn",
+                    "msg": "log lines dropped: stdout did not keep up",
+                    "dropped": dropped,
+                    "instance": instance,
+                    "stage": stage,
+                });
+                let _ = writeln!(out, "{line}");
+            }
+            // A log line that cannot be written has nowhere better to go.
+            let _ = out.write_all(&bytes).and_then(|()| out.flush());
+            lock(&self.state).writing = false;
+            self.written.notify_all();
         }
     }
 }
@@ -431,6 +539,7 @@ mod tests {
             up_config::value::Level::Error,
         );
         sink.app_line("stderr", "boom", up_config::value::Level::Error);
+        sink.flush();
         let l = lines(&buf);
         assert_eq!(l.len(), 3);
         assert_eq!(l[0]["msg"], "hello");
@@ -445,6 +554,49 @@ mod tests {
         assert_eq!(l[1]["user"], "alice");
         assert_eq!(l[2]["level"], "error");
         assert_eq!(l[2]["stream"], "stderr");
+    }
+
+    /// stdout that takes nothing until released.
+    struct Stuck(Arc<(Mutex<bool>, Condvar)>, Buf);
+    impl Write for Stuck {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            let (open, released) = &*self.0;
+            let mut open = open.lock().unwrap();
+            while !*open {
+                open = released.wait(open).unwrap();
+            }
+            self.1.write(b)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stuck_stdout_never_blocks_writers_and_drops_are_counted() {
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let buf = Buf::default();
+        let out = Stuck(gate.clone(), buf.clone());
+        let sink = LogSink::new("i".into(), None, LevelFilter::INFO, Box::new(out));
+        let line = "x".repeat(1000);
+        // Far more than the bound: every call returns although stdout takes nothing.
+        for _ in 0..3 * MAX_PENDING / 1000 {
+            sink.app_line("stdout", &line, up_config::value::Level::Info);
+        }
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        sink.flush();
+        let l = lines(&buf);
+        let dropped = l
+            .iter()
+            .find(|l| l["msg"] == "log lines dropped: stdout did not keep up")
+            .expect("drop report");
+        let kept = l.iter().filter(|l| l["msg"] == line.as_str()).count() as u64;
+        assert!(kept > 0);
+        assert_eq!(
+            kept + dropped["dropped"].as_u64().unwrap(),
+            (3 * MAX_PENDING / 1000) as u64
+        );
     }
 
     #[test]
@@ -477,13 +629,15 @@ mod tests {
     fn tracing_events_become_json_lines() {
         use tracing_subscriber::layer::SubscriberExt;
         let (sink, buf) = sink(LevelFilter::DEBUG);
-        let subscriber = tracing_subscriber::registry().with(JsonLayer::new(Arc::new(sink)));
+        let sink = Arc::new(sink);
+        let subscriber = tracing_subscriber::registry().with(JsonLayer::new(sink.clone()));
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!("invocation", event = "apigateway_v2");
             let _g = span.enter();
             tracing::warn!(status = 502, cause = "x", "app exited");
             tracing::trace!("not shown");
         });
+        sink.flush();
         let l = lines(&buf);
         assert_eq!(l.len(), 1);
         assert_eq!(l[0]["level"], "warn");

@@ -31,14 +31,16 @@ pub async fn run(env: Env) -> i32 {
     let instance = uuid::Uuid::new_v4().to_string();
     let sink = Arc::new(LogSink::stdout(instance, &env));
     crate::log::init(sink.clone());
-    match start(&env, sink).await {
+    let code = match start(&env, sink.clone()).await {
         Ok(proxy) => serve(proxy, &env).await,
         Err(e) => {
             tracing::error!(error_type = e.error_type(), cause = %e, "start-up failed");
             report_init_error(&env, &e).await;
             1
         }
-    }
+    };
+    sink.flush();
+    code
 }
 
 /// Everything an invocation needs.
@@ -116,6 +118,7 @@ async fn stop_on_signal(proxy: Arc<Proxy>, grace: Duration) {
         "shutting down"
     );
     proxy.supervisor.group().stop(grace).await;
+    proxy.sink.flush();
     std::process::exit(0);
 }
 
