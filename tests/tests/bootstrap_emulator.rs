@@ -751,3 +751,45 @@ async fn events_path_passes_other_events_to_the_app() {
         other => panic!("expected Up.EventFailed, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn untranslatable_http_events_get_400_and_the_loop_goes_on() {
+    let (function, _direct) = python().await;
+    let base: Value = serde_json::from_str(&v2_event("GET", "/", "", &[], None)).unwrap();
+    let mut bad_base64 = base.clone();
+    bad_base64["body"] = json!("%%% not base64");
+    bad_base64["isBase64Encoded"] = json!(true);
+    let mut crlf_header = base.clone();
+    crlf_header["headers"] = json!({"x-evil": "a\r\nInjected: yes"});
+    let mut bad_name = base.clone();
+    bad_name["headers"] = json!({"bad name": "x"});
+    let mut bad_method = base.clone();
+    bad_method["requestContext"]["http"]["method"] = json!("GE T");
+    let mut bad_path = base.clone();
+    bad_path["rawPath"] = json!("/a\u{0}b");
+    for (what, event) in [
+        ("invalid base64", bad_base64),
+        ("CR/LF in a header value", crlf_header),
+        ("invalid header name", bad_name),
+        ("invalid method", bad_method),
+    ] {
+        let r = function.invoke_json(&event.to_string()).await;
+        assert_eq!(r["statusCode"], 400, "{what}: {r}");
+        assert!(
+            String::from_utf8_lossy(&lambda_body(&r)).starts_with("Bad Request"),
+            "{what}"
+        );
+    }
+    // A control byte in the path is escaped, never sent raw.
+    let e = echo(&function.invoke_json(&bad_path.to_string()).await);
+    assert_eq!(e["path"], "/a%00b");
+    let r = function
+        .invoke_json(&v2_event("GET", "/", "", &[], None))
+        .await;
+    assert_eq!(r["statusCode"], 200);
+    assert_eq!(
+        function.emulator.instances().len(),
+        1,
+        "the instance was kept"
+    );
+}
