@@ -138,7 +138,7 @@ impl Proxy {
         let probe = self
             .probe(raw, &event.context.request_id)
             .map_err(|reason| {
-                tracing::warn!(cause = %reason, "invalid event; refused");
+                tracing::warn!(cause = %reason, error_type = "Up.InvalidEvent", "invalid event; refused");
                 diagnostic("Up.InvalidEvent", reason)
             })?;
         let shape = probe.shape();
@@ -151,6 +151,7 @@ impl Proxy {
         if !shape.is_http() {
             tracing::warn!(
                 event = shape.name(),
+                error_type = "Up.UnsupportedEvent",
                 "event is not an HTTP request; refused"
             );
             return Err(diagnostic(
