@@ -1,0 +1,1 @@
+//! Warm-up fan-out (being written: see issue 5).

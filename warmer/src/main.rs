@@ -1,0 +1,3 @@
+//! The `warmer` Lambda function (being written: see issue 5).
+
+fn main() {}
