@@ -41,6 +41,9 @@ pub enum StartError {
         /// Its last lines of stderr (and stdout).
         output: String,
     },
+    /// A middleware's configuration is unusable (auth keys, throttle, rules).
+    #[error("up.json: {0}")]
+    Middleware(#[from] crate::middleware::StackError),
     /// No free loopback port could be found.
     #[error("cannot find a free loopback port: {0}")]
     NoPort(std::io::Error),
@@ -51,7 +54,7 @@ impl StartError {
     pub fn error_type(&self) -> &'static str {
         match self {
             StartError::MissingEnv(_) => "Up.RuntimeEnvironment",
-            StartError::Config(_) => "Up.InvalidConfig",
+            StartError::Config(_) | StartError::Middleware(_) => "Up.InvalidConfig",
             StartError::Spawn { .. }
             | StartError::ExitedEarly { .. }
             | StartError::ListenTimeout { .. }

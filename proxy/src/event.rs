@@ -66,8 +66,9 @@ pub struct Probe {
     /// `multiValueQueryStringParameters` in event order.
     #[serde(default, rename = "multiValueQueryStringParameters")]
     pub multi_value_query: Option<Pairs>,
+    /// `up_warm`: the warmer's ping (see [`crate::warm::Ping`]).
     #[serde(default)]
-    up_warm: Option<IgnoredAny>,
+    pub up_warm: Option<serde_json::Value>,
     #[serde(default)]
     source: Option<String>,
     #[serde(default)]

@@ -15,7 +15,9 @@
 //! - `headers`: hop-by-hop headers, dropped both ways.
 //! - `forward`: the keep-alive pool to the app, with one retry on a stale connection.
 //! - `supervisor`: spawning the app, waiting for it to listen, its output as logs.
+//! - `middleware`: the tower stack between the translated request and the app.
 //! - `log`: JSON-lines logging on stdout.
+//! - `warm`: warm-up pings, answered without the app.
 //! - `runtime`: start-up and the invocation loop on `lambda_runtime`.
 //! - `error`: the error types and their Lambda `errorType`s.
 
@@ -27,10 +29,12 @@ pub mod forward;
 pub mod guard;
 pub mod headers;
 pub mod log;
+pub mod middleware;
 pub mod request;
 pub mod response;
 pub mod runtime;
 pub mod supervisor;
+pub mod warm;
 
 pub use env::Env;
 pub use runtime::run;

@@ -178,16 +178,7 @@ fn encode_body(headers: &HeaderMap, body: Bytes) -> (Option<Body>, bool) {
     if body.is_empty() {
         return (None, false);
     }
-    let encoded = headers
-        .get(CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| !v.trim().eq_ignore_ascii_case("identity"));
-    let textual = !encoded
-        && headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(is_text_type);
-    if textual {
+    if textual(headers) {
         match String::from_utf8(body.into()) {
             Ok(text) => (Some(Body::Text(text)), false),
             Err(e) => (Some(Body::Binary(e.into_bytes())), true),
@@ -195,6 +186,20 @@ fn encode_body(headers: &HeaderMap, body: Bytes) -> (Option<Body>, bool) {
     } else {
         (Some(Body::Binary(body.into())), true)
     }
+}
+
+/// Whether a body with these headers goes out as text (when it is valid UTF-8): a text type
+/// that is not content-encoded.
+pub fn textual(headers: &HeaderMap) -> bool {
+    let encoded = headers
+        .get(CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.trim().eq_ignore_ascii_case("identity"));
+    !encoded
+        && headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(is_text_type)
 }
 
 /// `text/*`, JSON, XML, JavaScript, `+json`, `+xml`, or any type with a `charset=` parameter.

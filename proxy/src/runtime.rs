@@ -7,31 +7,37 @@
 //!
 //! Each event is looked at raw before any HTTP parsing ([`crate::event`]): HTTP shapes are
 //! translated ([`crate::request`]), forwarded ([`crate::forward`]) and translated back
-//! ([`crate::response`]); anything else is refused with `Up.UnsupportedEvent`.
+//! ([`crate::response`]); warm-up pings are answered here ([`crate::warm`]); anything else is
+//! refused with `Up.UnsupportedEvent`.
 
 use crate::env::Env;
-use crate::error::{ForwardError, StartError};
+use crate::error::StartError;
 use crate::event::Probe;
 use crate::event::Shape;
 use crate::guard::{EventGuardLayer, ProbeSlot};
 use crate::log::LogSink;
+use crate::middleware::app::{App, Upstream};
+use crate::middleware::{self, Meta, Stack};
 use crate::request::translate;
 use crate::response::{LambdaResponse, plain, to_lambda};
-use crate::supervisor::{Supervisor, Unavailable};
+use crate::supervisor::Supervisor;
+use crate::warm::{self, Count, Environment, Ping};
 use bytes::Bytes;
 use http::StatusCode;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::value::RawValue;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tower::ServiceExt;
 use up_config::Config;
 
 /// The whole bootstrap: returns the process exit code.
 pub async fn run(env: Env) -> i32 {
     let instance = uuid::Uuid::new_v4().to_string();
+    let environment = Environment::new(instance.clone());
     let sink = Arc::new(LogSink::stdout(instance, &env));
     crate::log::init(sink.clone());
-    let code = match start(&env, sink.clone()).await {
+    let code = match start(&env, sink.clone(), environment).await {
         Ok(proxy) => serve(proxy, &env).await,
         Err(e) => {
             tracing::error!(error_type = e.error_type(), cause = %e, "start-up failed");
@@ -47,20 +53,34 @@ pub async fn run(env: Env) -> i32 {
 #[derive(Debug)]
 pub struct Proxy {
     config: Config,
-    supervisor: Supervisor,
+    upstream: Arc<Upstream>,
+    stack: Stack,
     sink: Arc<LogSink>,
     probes: ProbeSlot,
+    environment: Environment,
 }
 
-async fn start(env: &Env, sink: Arc<LogSink>) -> Result<Proxy, StartError> {
+async fn start(
+    env: &Env,
+    sink: Arc<LogSink>,
+    environment: Environment,
+) -> Result<Proxy, StartError> {
     env.check_runtime()?;
     let config = up_config::load(&env.task_root(), env.stage())?;
     let supervisor = Supervisor::start(config.clone(), env.clone(), sink.clone()).await?;
-    Ok(Proxy {
+    let upstream = Arc::new(Upstream::new(
         supervisor,
+        config.proxy.max_body.0,
+        config.proxy.timeout.get(),
+    ));
+    let stack = middleware::stack(&config, env, App::new(upstream.clone()))?;
+    Ok(Proxy {
+        upstream,
+        stack,
         config,
         sink,
         probes: ProbeSlot::default(),
+        environment,
     })
 }
 
@@ -117,7 +137,7 @@ async fn stop_on_signal(proxy: Arc<Proxy>, grace: Duration) {
         grace_ms = grace.as_millis() as u64,
         "shutting down"
     );
-    proxy.supervisor.group().stop(grace).await;
+    proxy.upstream.supervisor().group().stop(grace).await;
     proxy.sink.flush();
     std::process::exit(0);
 }
@@ -128,12 +148,17 @@ impl Proxy {
     async fn invoke(&self, event: LambdaEvent<Box<RawValue>>) -> Result<Reply, Diagnostic> {
         let id = event.context.request_id.clone();
         self.sink.set_request_id(Some(&id));
-        let result = self.dispatch(event).await;
+        let count = self.environment.invoked();
+        let result = self.dispatch(event, count).await;
         self.sink.set_request_id(None);
         result
     }
 
-    async fn dispatch(&self, event: LambdaEvent<Box<RawValue>>) -> Result<Reply, Diagnostic> {
+    async fn dispatch(
+        &self,
+        event: LambdaEvent<Box<RawValue>>,
+        count: Count,
+    ) -> Result<Reply, Diagnostic> {
         let raw = event.payload.get();
         let probe = self
             .probe(raw, &event.context.request_id)
@@ -142,6 +167,9 @@ impl Proxy {
                 diagnostic("Up.InvalidEvent", reason)
             })?;
         let shape = probe.shape();
+        if shape == Shape::Warm {
+            return Ok(Reply::Warm(self.warm(&probe, count).await));
+        }
         if let (Shape::Other, Some(path)) = (shape, &self.config.proxy.events_path) {
             return self
                 .pass_through(raw, path, &event.context)
@@ -170,36 +198,39 @@ impl Proxy {
                 )));
             }
         };
-        let started = Instant::now();
-        let request = translated.request;
-        let max_body = self.config.proxy.max_body.0;
-        let response = if request.body().len() as u64 > max_body {
-            let message = format!(
-                "request body of {} bytes exceeds proxy.max_body ({max_body} bytes)",
-                request.body().len()
-            );
-            tracing::warn!(status = 413, cause = %message, "request refused");
-            plain(shape, StatusCode::PAYLOAD_TOO_LARGE, &message)
-        } else {
-            let budget = request_budget(
+        let mut request = translated.request;
+        request.extensions_mut().insert(Meta {
+            shape,
+            source_ip: translated.info.source_ip,
+            request_id: translated.info.request_id,
+            cold: count.cold,
+            budget: request_budget(
                 self.config.proxy.timeout.get(),
                 event.context.deadline,
                 SystemTime::now(),
-            );
-            self.forward(shape, &request, budget).await
-        };
-        if !self.config.logs.disable {
-            tracing::info!(
-                event = shape.name(),
-                method = %request.method(),
-                path = request.uri().path(),
-                status = response.status(),
-                duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-                ip = translated.info.source_ip.as_deref().unwrap_or(""),
-                "request"
-            );
-        }
+            ),
+        });
+        let Ok(response) = self.stack.clone().oneshot(request).await;
+        let response = within_limit(shape, to_lambda(shape, response));
         Ok(Reply::Http(response))
+    }
+
+    /// Answers a warm-up ping after holding it, without the app. A cold environment only gets
+    /// here once the app listens, so warming warms the app too.
+    async fn warm(&self, probe: &Probe, count: Count) -> warm::Reply {
+        let ping = Ping::from_value(probe.up_warm.as_ref());
+        tokio::time::sleep(ping.hold()).await;
+        let reply =
+            self.environment
+                .reply(&ping, count, self.upstream.supervisor().restarts().await);
+        tracing::debug!(
+            run = ping.run.as_deref().unwrap_or(""),
+            index = ping.index,
+            cold = count.cold,
+            hold_ms = ping.hold().as_millis() as u64,
+            "warm ping"
+        );
+        reply
     }
 
     /// `proxy.events_path`: an event that is not an HTTP request is POSTed to the app as JSON
@@ -236,10 +267,14 @@ impl Proxy {
             context.deadline,
             SystemTime::now(),
         );
-        let response = self.exchange(&request, budget).await.map_err(|failure| {
-            tracing::error!(cause = %failure, path, "event not delivered to the app");
-            diagnostic("Up.AppUnavailable", failure.to_string())
-        })?;
+        let response = self
+            .upstream
+            .exchange(&request, budget)
+            .await
+            .map_err(|failure| {
+                tracing::error!(cause = %failure, path, "event not delivered to the app");
+                diagnostic("Up.AppUnavailable", failure.to_string())
+            })?;
         let body = response.body();
         if !response.status().is_success() {
             let excerpt = String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned();
@@ -279,6 +314,8 @@ pub enum Reply {
     Http(LambdaResponse),
     /// The app's answer to a passed-through event.
     Event(serde_json::Value),
+    /// The answer to a warm-up ping.
+    Warm(warm::Reply),
 }
 
 /// Time left before Lambda would time the invocation out, less what posting the response takes.
@@ -326,146 +363,6 @@ impl Proxy {
             _ => crate::guard::probe(raw.as_bytes()),
         }
     }
-
-    /// Sends the request to the app (restarting it first if it died) within `budget`, and turns
-    /// every failure into the response the client gets.
-    async fn forward(
-        &self,
-        shape: Shape,
-        request: &http::Request<Bytes>,
-        budget: Duration,
-    ) -> LambdaResponse {
-        match self.exchange(request, budget).await {
-            Ok(response) => within_limit(shape, to_lambda(shape, response)),
-            Err(Failure::CrashLoop { retry_after }) => {
-                tracing::error!(
-                    status = 503,
-                    retry_after,
-                    "the app keeps crashing; request refused"
-                );
-                unavailable(shape, retry_after)
-            }
-            Err(failure) => {
-                let status = failure.status();
-                tracing::error!(cause = %failure, status = status.as_u16(), "request failed");
-                plain(shape, status, &failure.to_string())
-            }
-        }
-    }
-
-    /// One exchange with the app: restart it first if it died, and once more if it turns out
-    /// to have died at rest (the request was refused, so it never reached the app).
-    async fn exchange(
-        &self,
-        request: &http::Request<Bytes>,
-        budget: Duration,
-    ) -> Result<http::Response<Bytes>, Failure> {
-        let started = Instant::now();
-        let mut attempts = 0;
-        let outcome = loop {
-            attempts += 1;
-            let left = budget.saturating_sub(started.elapsed());
-            let forwarder = match self.supervisor.ready(left).await {
-                Ok(forwarder) => forwarder,
-                Err(Unavailable::CrashLoop(wait)) => {
-                    let retry_after = wait.as_secs_f64().ceil().max(1.0) as u64;
-                    return Err(Failure::CrashLoop { retry_after });
-                }
-            };
-            let left = budget.saturating_sub(started.elapsed());
-            let outcome = match tokio::time::timeout(left, forwarder.send(request)).await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(ForwardError::Timeout(budget)),
-            };
-            let refused = matches!(outcome, Err(ForwardError::Connect(_)));
-            if refused
-                && attempts == 1
-                && self
-                    .exit_status(budget.saturating_sub(started.elapsed()))
-                    .await
-                    .is_some()
-            {
-                continue;
-            }
-            break outcome;
-        };
-        match outcome {
-            Ok(response) => {
-                self.supervisor.answered();
-                Ok(response)
-            }
-            // A timeout says nothing about the app's death, and its budget is spent.
-            Err(e @ ForwardError::Timeout(_)) => Err(Failure::Forward(e)),
-            Err(e) => match self
-                .exit_status(budget.saturating_sub(started.elapsed()))
-                .await
-            {
-                Some(status) => Err(Failure::Died(status)),
-                None => Err(Failure::Forward(e)),
-            },
-        }
-    }
-
-    /// After a failed exchange: did the app die? Its exit may trail the closed connection by a
-    /// moment, so look again for up to 200 ms, never past `left` of the request's budget.
-    async fn exit_status(&self, left: Duration) -> Option<std::process::ExitStatus> {
-        let until = Instant::now() + left.min(Duration::from_millis(200));
-        loop {
-            if let Some(status) = self.supervisor.died().await {
-                return Some(status);
-            }
-            if Instant::now() >= until {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-}
-
-/// Why an exchange with the app gave no response.
-#[derive(Debug, thiserror::Error)]
-enum Failure {
-    /// The app keeps crashing; its next start is `retry_after` seconds away.
-    #[error("the app keeps crashing and is restarting")]
-    CrashLoop {
-        /// Seconds until the next start.
-        retry_after: u64,
-    },
-    /// The app died while handling the request.
-    #[error("the app exited ({0}) while handling the request; it is being restarted")]
-    Died(std::process::ExitStatus),
-    /// Any other failure to get an answer.
-    #[error(transparent)]
-    Forward(ForwardError),
-}
-
-impl Failure {
-    /// The status the client gets.
-    fn status(&self) -> StatusCode {
-        match self {
-            Failure::CrashLoop { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Failure::Died(_) => StatusCode::BAD_GATEWAY,
-            Failure::Forward(e) => e.status(),
-        }
-    }
-}
-
-/// `503` with `Retry-After`, for a crash-looping app.
-fn unavailable(shape: Shape, retry_after: u64) -> LambdaResponse {
-    let mut response = http::Response::new(Bytes::from_static(
-        b"Service Unavailable: the app keeps crashing and is restarting\n",
-    ));
-    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-    let headers = response.headers_mut();
-    headers.insert(
-        http::header::RETRY_AFTER,
-        http::HeaderValue::from(retry_after),
-    );
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    to_lambda(shape, response)
 }
 
 fn diagnostic(error_type: &str, error_message: String) -> Diagnostic {
