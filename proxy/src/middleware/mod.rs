@@ -30,8 +30,16 @@
 
 pub mod access_log;
 pub mod app;
+pub mod auth;
+pub mod compression;
+pub mod cors;
+pub mod error_pages;
+pub mod headers;
 pub mod limit;
 pub mod pattern;
+pub mod redirects;
+pub mod static_files;
+pub mod throttle;
 
 use crate::event::Shape;
 use bytes::Bytes;
@@ -118,10 +126,17 @@ pub enum StackError {
 ///     bodies with the HTML pages.
 /// 11. `app`: the request to the app.
 pub fn stack(config: &Config, env: &crate::Env, app: app::App) -> Result<Stack, StackError> {
-    let _ = env;
     let service = ServiceBuilder::new()
         .layer(access_log::AccessLogLayer::new(!config.logs.disable))
         .layer(limit::LimitLayer::new(crate::runtime::MAX_RESPONSE))
+        .layer(throttle::layer(config, env)?)
+        .layer(cors::layer(config, env)?)
+        .layer(auth::layer(config, env)?)
+        .layer(headers::layer(config, env)?)
+        .layer(compression::layer(config, env)?)
+        .layer(redirects::layer(config, env)?)
+        .layer(static_files::layer(config, env)?)
+        .layer(error_pages::layer(config, env)?)
         .service(app);
     Ok(BoxCloneSyncService::new(service))
 }
