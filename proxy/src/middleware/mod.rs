@@ -125,7 +125,14 @@ pub enum StackError {
 /// 10. `error_pages`: wraps the app only, replacing its (and the bootstrap's own 502/504) error
 ///     bodies with the HTML pages.
 /// 11. `app`: the request to the app.
-pub fn stack(config: &Config, env: &crate::Env, app: app::App) -> Result<Stack, StackError> {
+///
+/// `app` is [`app::App`] in the bootstrap; benchmarks and tests put a stand-in there.
+pub fn stack<A>(config: &Config, env: &crate::Env, app: A) -> Result<Stack, StackError>
+where
+    A: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync,
+    A: 'static,
+    A::Future: Send + 'static,
+{
     let service = ServiceBuilder::new()
         .layer(access_log::AccessLogLayer::new(!config.logs.disable))
         .layer(limit::LimitLayer::new(crate::runtime::MAX_RESPONSE))
