@@ -1,3 +1,7 @@
-//! The `warmer` Lambda function (being written: see issue 5).
+//! `warmer`: the Lambda function (custom runtime, the zip's `bootstrap`) that a scheduled rule
+//! invokes to keep an alias's environments warm. Everything is in the `up_warmer` library.
 
-fn main() {}
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    up_warmer::function::run(up_warmer::Options::default()).await
+}
