@@ -114,7 +114,10 @@ fn redirect_status<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Cors {
-    /// Allowed origins; `*` for any.
+    /// `false` turns CORS off while keeping the section (apex/up's docs write
+    /// `"cors": {"enable": true}`).
+    pub enable: bool,
+    /// Allowed origins; `*` for any, or one `*` inside an origin (`https://*.example.com`).
     pub allowed_origins: Vec<String>,
     /// Allowed methods.
     pub allowed_methods: Vec<String>,
@@ -133,6 +136,7 @@ pub struct Cors {
 impl Default for Cors {
     fn default() -> Self {
         Self {
+            enable: true,
             allowed_origins: vec!["*".into()],
             allowed_methods: ["HEAD", "GET", "POST", "PUT", "PATCH", "DELETE"]
                 .map(String::from)
@@ -152,6 +156,9 @@ impl Default for Cors {
 pub struct ErrorPages {
     /// Turn them on.
     pub enable: bool,
+    /// Turn them off even when `enable` is set (the key of apex/up's older releases, where the
+    /// pages were on by default).
+    pub disable: bool,
     /// Where `404.html`, `4xx.html`, `5xx.html`, `error.html` are.
     pub dir: String,
     /// Values the templates may use.
@@ -162,6 +169,7 @@ impl Default for ErrorPages {
     fn default() -> Self {
         Self {
             enable: false,
+            disable: false,
             dir: ".".into(),
             variables: BTreeMap::new(),
         }

@@ -187,3 +187,43 @@ fn load_reads_the_dir_and_detects_the_command() {
     assert_eq!(c.proxy.command.as_deref(), Some("./run"));
     assert_eq!(c.name, "x");
 }
+
+#[test]
+fn web_feature_keys_of_apex_configs() {
+    let c = parse_ok(r#"{"cors": {"enable": true}}"#, None);
+    let cors = c.cors.unwrap();
+    assert!(cors.enable);
+    assert_eq!(cors.allowed_origins, ["*"]);
+    let c = parse_ok(r#"{"cors": {"enable": false, "max_age": 60}}"#, None);
+    assert!(!c.cors.unwrap().enable);
+    assert!(parse_ok(r#"{"cors": true}"#, None).cors.unwrap().enable);
+
+    let c = parse_ok(
+        r#"{"error_pages": {"disable": true, "variables": {"color": "red"}}}"#,
+        None,
+    );
+    assert!(c.error_pages.disable);
+    assert!(!c.error_pages.enable);
+    assert_eq!(c.error_pages.dir, ".");
+    assert_eq!(c.error_pages.variables["color"], "red");
+
+    let c = parse_ok(
+        r#"{"redirects": {"/b/:x": {"location": "/c/:x"}, "/a/*": {"location": "/", "status": 200}}}"#,
+        None,
+    );
+    let patterns: Vec<&str> = c.redirects.iter().map(|(p, _)| p).collect();
+    assert_eq!(patterns, ["/b/:x", "/a/*"], "rules keep their file order");
+    assert_eq!(c.redirects.get("/b/:x").unwrap().status, 301);
+    assert!(!c.redirects.get("/a/*").unwrap().force);
+
+    let e = parse_err(r#"{"redirects": {"/a": {"location": "/b", "status": 303}}}"#);
+    assert!(
+        e.starts_with("up.json: redirects./a.status: expected 301"),
+        "{e}"
+    );
+    let e = parse_err(r#"{"static": {"dir": "public", "prefixx": "/"}}"#);
+    assert!(
+        e.starts_with("up.json: static.prefixx: unknown field"),
+        "{e}"
+    );
+}

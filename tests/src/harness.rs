@@ -212,6 +212,39 @@ pub fn lambda_body(response: &Value) -> Vec<u8> {
     }
 }
 
+/// The body of a Lambda response as the client reads it: [`lambda_body`], then decoded per its
+/// `Content-Encoding` (`gzip`, `br`), as an HTTP client that sent `Accept-Encoding` would.
+pub fn decoded_body(response: &Value) -> Vec<u8> {
+    use std::io::Read;
+    let body = lambda_body(response);
+    let encoding = ["headers", "multiValueHeaders"]
+        .iter()
+        .filter_map(|k| response[*k].as_object())
+        .flat_map(|h| h.iter())
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-encoding"))
+        .map(|(_, v)| match v {
+            Value::Array(vs) => vs.first().and_then(Value::as_str).unwrap_or("").to_owned(),
+            v => v.as_str().unwrap_or("").to_owned(),
+        })
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    match encoding.trim() {
+        "gzip" => {
+            flate2::read::GzDecoder::new(&body[..])
+                .read_to_end(&mut out)
+                .expect("gzip body");
+            out
+        }
+        "br" => {
+            brotli::Decompressor::new(&body[..], 4096)
+                .read_to_end(&mut out)
+                .expect("br body");
+            out
+        }
+        _ => body,
+    }
+}
+
 /// Reads a fixture from `tests/data/`.
 pub fn fixture(name: &str) -> String {
     let path = crate::paths::workspace_root().join("tests/data").join(name);

@@ -10,14 +10,14 @@ use http::Request;
 use serde_json::{Value, json};
 use up_emulator::Outcome;
 use up_tests::harness::{
-    DirectApp, Function, fixture, lambda_body, rust_echo_binary, task_root, v2_event,
+    DirectApp, Function, decoded_body, fixture, lambda_body, rust_echo_binary, task_root, v2_event,
 };
 use up_tests::paths::example_dir;
 
 /// The echo document inside a Lambda response.
 fn echo(response: &Value) -> Value {
     assert_eq!(response["statusCode"], 200, "{response}");
-    serde_json::from_slice(&lambda_body(response)).expect("echo JSON")
+    serde_json::from_slice(&decoded_body(response)).expect("echo JSON")
 }
 
 /// Headers of an echo as lower-cased (name, value) pairs, in the order received.
@@ -411,6 +411,15 @@ async fn logs_are_json_lines_with_request_id_and_app_output() {
         .find(|l| l["msg"] == "error line from app")
         .expect("stderr app line");
     assert_eq!(app_err["level"], "error");
+    // The access line is written after the response, by the log writer thread.
+    instance
+        .wait_for_log(
+            |l| l.contains(r#""msg":"request""#),
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .expect("access line logged");
+    let logs = function.json_logs();
     let request = logs
         .iter()
         .find(|l| l["msg"] == "request" && l["path"] == "/log")
