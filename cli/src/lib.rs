@@ -5,9 +5,18 @@
 //! - `cmd`: one module per subcommand, each with its `Args` and `run`.
 //! - `aws`: the AWS SDK configuration (`AWS_ENDPOINT_URL`, credential chain, `profile`, region).
 //! - `project`: the project directory and its `up.json` for a stage.
+//! - `names`: the deterministic names of every AWS resource up creates.
+//! - `deploy`: `up deploy`'s steps (package, role, function, alias, front door, warmer), shared
+//!   by `stack plan` (as a dry run) and `stack delete`.
+//! - `error`: AWS failures classified into lines that say what to do.
+//! - `progress`: a spinner on a terminal, plain lines otherwise.
 
 pub mod aws;
 pub mod cmd;
+pub mod deploy;
+pub mod error;
+pub mod names;
+pub mod progress;
 pub mod project;
 
 use clap::{Parser, Subcommand};
@@ -94,5 +103,26 @@ pub fn main(cli: Cli) -> ExitCode {
             eprintln!("up: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn stage_defaults_to_staging() {
+        let cli = Cli::parse_from(["up", "deploy"]);
+        assert!(matches!(cli.command, Command::Deploy(a) if a.stage == "staging"));
+        let cli = Cli::parse_from(["up", "rollback", "production", "3"]);
+        assert!(
+            matches!(cli.command, Command::Rollback(a) if a.stage == "production" && a.to.as_deref() == Some("3"))
+        );
     }
 }

@@ -1,12 +1,17 @@
-//! `up version` (being written).
+//! `up version`: the version of this `up`.
 
-use crate::Globals;
+use crate::{Globals, Output};
 
 /// Arguments of `up version`.
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
 /// Runs `up version`.
-pub async fn run(_args: Args, _globals: &Globals) -> anyhow::Result<()> {
-    anyhow::bail!("up version is not built yet")
+pub async fn run(_args: Args, globals: &Globals) -> anyhow::Result<()> {
+    let version = env!("CARGO_PKG_VERSION");
+    match globals.output {
+        Output::Text => println!("up {version}"),
+        Output::Json => println!("{}", serde_json::json!({ "version": version })),
+    }
+    Ok(())
 }
