@@ -57,7 +57,7 @@ static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port"
 
 /// Bytes that must be escaped to put a path into a request target. `%` is left alone: a path
 /// that is already escaped stays as it is.
-const PATH: &AsciiSet = &CONTROLS
+pub(crate) const PATH: &AsciiSet = &CONTROLS
     .add(b' ')
     .add(b'"')
     .add(b'#')

@@ -2,7 +2,10 @@
 //!
 //! The app runs as `sh -c "$proxy.command"` in the task root, in a process group of its own
 //! (so a signal reaches everything it started) and with `PR_SET_PDEATHSIG` set (so it dies if
-//! the bootstrap is killed). It gets `PORT` (a free loopback port), `UP_STAGE`, `UP_RESTARTS`,
+//! the bootstrap is killed). `PR_SET_PDEATHSIG` reaches only the process the bootstrap started,
+//! not what that process starts (a compound command's programs, `npm start`'s node, a
+//! server's workers), so a watchdog ([`watchdog`]) kills the app's whole group when the
+//! bootstrap goes away, even by SIGKILL. It gets `PORT` (a free loopback port), `UP_STAGE`, `UP_RESTARTS`,
 //! the function's environment, and `up.json`'s `environment` for any key the function's
 //! environment does not set.
 
@@ -38,6 +41,9 @@ pub struct App {
     addr: SocketAddr,
     tail: Arc<Mutex<VecDeque<String>>>,
     readers: Vec<JoinHandle<()>>,
+    /// The write end of the watchdog's pipe: dropping it (or the bootstrap dying) sets the
+    /// watchdog off.
+    _watchdog: Option<tokio::process::ChildStdin>,
 }
 
 impl App {
@@ -99,12 +105,20 @@ impl App {
             .id()
             .and_then(|id| i32::try_from(id).ok())
             .map(Pid::from_raw);
+        let watchdog = pgid.and_then(|pgid| match watchdog(pgid) {
+            Ok(pipe) => Some(pipe),
+            Err(e) => {
+                tracing::warn!(cause = %e, "no watchdog for the app's process group");
+                None
+            }
+        });
         let mut app = App {
             child,
             pgid,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             tail,
             readers,
+            _watchdog: watchdog,
         };
 
         let started = Instant::now();
@@ -428,6 +442,29 @@ async fn listening(port: u16) -> Option<SocketAddr> {
 }
 
 /// Sets `PR_SET_PDEATHSIG` so the app gets SIGKILL when the bootstrap dies, whatever kills it.
+/// Starts the watchdog of process group `pgid`: a shell in a process group of its own (so that
+/// a signal to the bootstrap's group, as emulators send, does not take it along) that blocks
+/// reading a pipe from the bootstrap (the `read` builtin: no child process) and, once the
+/// pipe closes, kills the whole group with SIGKILL. The pipe closes when the bootstrap exits or
+/// is killed (the kernel closes its descriptors) or when the [`App`] holding its write end is
+/// dropped; the shell then exits on its own.
+fn watchdog(pgid: Pid) -> std::io::Result<tokio::process::ChildStdin> {
+    let script = format!("read -r _; kill -9 -{pgid} 2>/dev/null; exit 0");
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()?;
+    // Dropping the handle without waiting: tokio reaps the shell when it exits.
+    child
+        .stdin
+        .take()
+        .ok_or_else(|| std::io::Error::other("the watchdog has no stdin"))
+}
+
 #[allow(unsafe_code)]
 fn die_with_parent(cmd: &mut Command) {
     // SAFETY: the closure runs in the forked child before exec and only calls prctl(2) and

@@ -475,6 +475,25 @@ async fn the_app_dies_when_the_bootstrap_is_killed() {
 }
 
 #[tokio::test]
+async fn what_a_compound_command_starts_dies_when_the_bootstrap_is_killed() {
+    // `sh` stays the parent here (a compound command is not exec'd), so the server is the
+    // bootstrap's grandchild, beyond PR_SET_PDEATHSIG: the watchdog must take it down.
+    let dir = task_root(
+        "python-echo",
+        &json!({"name": "t", "proxy": {"command": "true && python3 app.py"}}),
+    );
+    let function = Function::start(dir.path(), &[("UP_STAGE", "staging")])
+        .await
+        .owning(dir);
+    let port = app_port(&function).await;
+    function.emulator.instances()[0].kill().await;
+    assert!(
+        port_closes(port).await,
+        "the app still listens on {port} after SIGKILL of the bootstrap"
+    );
+}
+
+#[tokio::test]
 async fn sigterm_stops_the_app_and_the_bootstrap() {
     let (function, _direct) = python().await;
     let port = app_port(&function).await;
@@ -685,12 +704,14 @@ async fn a_crash_loop_answers_503_with_retry_after() {
         .parse()
         .unwrap();
     assert!((1..=5).contains(&retry_after), "{retry_after}");
-    assert!(
-        function
-            .logs()
-            .iter()
-            .any(|l| l.contains("app restart failed"))
-    );
+    // Log lines are written by the log thread, after the response.
+    function.emulator.instances()[0]
+        .wait_for_log(
+            |l| l.contains("app restart failed"),
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .expect("the failed restart is logged");
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ use super::pattern::{Pattern, normalise};
 use super::{Cause, Request, Response, StackError, text};
 use http::header::{HeaderName, HeaderValue, LOCATION};
 use http::{StatusCode, Uri};
-use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use percent_encoding::{AsciiSet, utf8_percent_encode};
 use pin_project_lite::pin_project;
 use std::future::Future;
 use std::pin::Pin;
@@ -35,21 +35,9 @@ use tower::{Layer, Service};
 
 static X_ORIGINAL_PATH: HeaderName = HeaderName::from_static("x-original-path");
 
-/// What a captured value is escaped with before it goes into a path (`/` stays, for splats).
-const PATH_VALUE: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'\\')
-    .add(b'^')
-    .add(b'`')
-    .add(b'{')
-    .add(b'|')
-    .add(b'}');
+/// What a captured value is escaped with before it goes into a path: what a request path
+/// escapes, and `%` too (a captured value is decoded text); `/` stays, for splats.
+const PATH_VALUE: &AsciiSet = &crate::request::PATH.add(b'%');
 
 /// The layer for `up.json`'s `redirects`; passes everything through when there are none.
 pub fn layer(config: &up_config::Config, _env: &crate::Env) -> Result<RedirectsLayer, StackError> {
