@@ -221,8 +221,12 @@ impl Queue {
     /// The writer thread: takes everything queued, writes it in one go, repeats; ends when the
     /// sink is gone and nothing is left.
     fn run(&self, mut out: Box<dyn Write + Send>, instance: &str, stage: Option<&str>) {
+        // Two buffers trade places: the queue fills one while this thread writes the other, so
+        // after the first lines no buffer is allocated or freed again (a freed page-sized
+        // buffer goes back to the OS with musl, and the munmap costs a TLB shoot-down).
+        let mut bytes: Vec<u8> = Vec::new();
         loop {
-            let (bytes, dropped) = {
+            let dropped = {
                 let mut pending = lock(&self.state);
                 while pending.bytes.is_empty() && pending.dropped == 0 && !pending.closed {
                     pending = self
@@ -234,10 +238,8 @@ impl Queue {
                     return;
                 }
                 pending.writing = true;
-                (
-                    std::mem::take(&mut pending.bytes),
-                    std::mem::take(&mut pending.dropped),
-                )
+                std::mem::swap(&mut pending.bytes, &mut bytes);
+                std::mem::take(&mut pending.dropped)
             };
             if dropped > 0 {
                 let line = serde_json::json!({
@@ -252,6 +254,7 @@ impl Queue {
             }
             // A log line that cannot be written has nowhere better to go.
             let _ = out.write_all(&bytes).and_then(|()| out.flush());
+            bytes.clear();
             lock(&self.state).writing = false;
             self.written.notify_all();
         }
