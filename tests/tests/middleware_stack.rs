@@ -26,13 +26,21 @@ fn app_requests(function: &Function) -> Vec<String> {
         .collect()
 }
 
-/// The bootstrap's access-log lines.
-fn access_lines(function: &Function) -> Vec<Value> {
-    function
-        .json_logs()
-        .into_iter()
-        .filter(|l| l["msg"] == "request" && l["source"].is_null())
-        .collect()
+/// The bootstrap's access-log lines, once there are `n` (the log thread writes them after the
+/// response; waits at most [`START_BOUND`], then returns what there is).
+async fn access_lines(function: &Function, n: usize) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + START_BOUND;
+    loop {
+        let lines: Vec<Value> = function
+            .json_logs()
+            .into_iter()
+            .filter(|l| l["msg"] == "request" && l["source"].is_null())
+            .collect();
+        if lines.len() >= n || std::time::Instant::now() > deadline {
+            return lines;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 /// Waits (bounded) until the app has logged `n` requests, then returns them.
@@ -92,7 +100,7 @@ async fn one_access_line_per_request_with_every_field() {
     f.invoke_json(&v2_event("GET", "/status/503", "", &[], None))
         .await;
 
-    let lines = access_lines(&f);
+    let lines = access_lines(&f, 3).await;
     assert_eq!(lines.len(), 3, "{lines:#?}");
     let first = &lines[0];
     for key in ["request_id", "instance", "stage", "duration_ms"] {
@@ -128,7 +136,8 @@ async fn logs_disable_turns_request_lines_off_but_failures_stay_logged() {
         .invoke_json(&v2_event("POST", "/", "", &[], Some("more than ten bytes")))
         .await;
     assert_eq!(r["statusCode"], 413);
-    let lines = access_lines(&f);
+    // The 413 came second: once its line is there, the first request's would be too.
+    let lines = access_lines(&f, 1).await;
     assert_eq!(lines.len(), 1, "only the failure: {lines:#?}");
     assert_eq!(lines[0]["status"], 413);
     assert!(
@@ -174,7 +183,7 @@ async fn throttled_requests_get_429_and_never_reach_the_app() {
         3,
         "the 429 never reached the app"
     );
-    let lines = access_lines(&f);
+    let lines = access_lines(&f, 4).await;
     assert_eq!(lines[2]["status"], 429);
     assert_eq!(lines[2]["level"], "warn");
 }
@@ -274,7 +283,8 @@ async fn the_stack_throttles_before_auth_and_logs_what_the_client_got() {
     assert_eq!(r["statusCode"], 429);
     let r = f.invoke_json(&v2_event("GET", "/", "", &ok, None)).await;
     assert_eq!(r["statusCode"], 429);
-    let statuses: Vec<Value> = access_lines(&f)
+    let statuses: Vec<Value> = access_lines(&f, 3)
+        .await
         .iter()
         .map(|l| l["status"].clone())
         .collect();

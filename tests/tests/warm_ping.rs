@@ -89,7 +89,16 @@ async fn concurrent_pings_warm_distinct_environments_without_the_app() {
 
     // The app never saw a ping; no ping is an access-log request; each got one debug line.
     assert_eq!(app_requests(&function), 0);
-    let logs = function.json_logs();
+    // The log thread writes lines after the replies: wait (bounded) for the tenth.
+    let deadline = std::time::Instant::now() + START_BOUND;
+    let logs = loop {
+        let logs = function.json_logs();
+        let pings = logs.iter().filter(|l| l["msg"] == "warm ping").count();
+        if pings >= 10 || std::time::Instant::now() > deadline {
+            break logs;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
     assert!(!logs.iter().any(|l| l["msg"] == "request"), "{logs:#?}");
     let debug_lines = logs.iter().filter(|l| l["msg"] == "warm ping").count();
     assert_eq!(debug_lines, 10, "one debug line per ping");
