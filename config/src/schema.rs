@@ -290,7 +290,9 @@ pub struct Lambda {
     pub warm: bool,
     /// How many instances to keep warm.
     pub warm_count: WarmCount,
-    /// Minutes between warm-ups.
+    /// Minutes between warm-ups: a number of minutes, or a duration such as `"15m"` or `"1h"`
+    /// (apex/up's form), in whole minutes.
+    #[serde(deserialize_with = "warm_rate")]
     pub warm_rate: WarmRate,
     /// Reserved concurrency.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -320,6 +322,22 @@ impl Default for Lambda {
             layers: Vec::new(),
         }
     }
+}
+
+fn warm_rate<'de, D: Deserializer<'de>>(d: D) -> Result<WarmRate, D::Error> {
+    let value = Value::deserialize(d)?;
+    let minutes = match &value {
+        Value::String(_) => crate::value::parse_duration(&value)
+            .filter(|d| d.as_secs() % 60 == 0 && d.subsec_nanos() == 0)
+            .map(|d| Value::from(d.as_secs() / 60))
+            .ok_or_else(|| {
+                de::Error::custom(format!(
+                    "expected minutes (1..=60) or a duration in whole minutes such as \"15m\", got {value}"
+                ))
+            })?,
+        _ => value,
+    };
+    WarmRate::deserialize(minutes).map_err(de::Error::custom)
 }
 
 /// Restart backoff after the app dies.

@@ -227,3 +227,20 @@ fn web_feature_keys_of_apex_configs() {
         "{e}"
     );
 }
+
+#[test]
+fn warm_rate_takes_minutes_or_apex_durations() {
+    let rate = |v: &str| {
+        parse_ok(
+            &format!(r#"{{"name": "a", "lambda": {{"warm_rate": {v}}}}}"#),
+            None,
+        )
+    };
+    assert_eq!(rate("10").lambda.warm_rate.get(), 10);
+    assert_eq!(rate(r#""15m""#).lambda.warm_rate.get(), 15);
+    assert_eq!(rate(r#""1h""#).lambda.warm_rate.get(), 60);
+    let e = parse_err(r#"{"name": "a", "lambda": {"warm_rate": "90s"}}"#);
+    assert!(e.contains("lambda.warm_rate"), "{e}");
+    let e = parse_err(r#"{"name": "a", "lambda": {"warm_rate": "2h"}}"#);
+    assert!(e.contains("lambda.warm_rate"), "{e}");
+}

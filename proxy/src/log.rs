@@ -140,9 +140,11 @@ impl LogSink {
             line.insert("request_id".into(), Value::String(id.clone()));
         }
         line.insert("instance".into(), Value::String(self.instance.clone()));
-        if let Some(stage) = &self.stage {
-            line.insert("stage".into(), Value::String(stage.clone()));
-        }
+        // Always present (null when no stage is set), so every line has the same fields.
+        line.insert(
+            "stage".into(),
+            self.stage.clone().map_or(Value::Null, Value::String),
+        );
         for (k, v) in fields {
             line.insert(k, v);
         }

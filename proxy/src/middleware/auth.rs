@@ -460,6 +460,21 @@ impl Jwt {
             }
             None => None,
         };
+        // `algorithms` left at its default (HS256) with only a public key: the key decides.
+        let mut algorithms = algorithms;
+        let mut public = public;
+        if algorithms == [Algorithm::HS256]
+            && secret.is_none()
+            && let Some(file) = &config.public_key_file
+        {
+            let pem = std::fs::read(env.task_root().join(file)).unwrap_or_default();
+            if let Ok(key) = DecodingKey::from_ec_pem(&pem) {
+                algorithms = vec![Algorithm::ES256];
+                public = Some(key);
+            } else if public.is_some() {
+                algorithms = vec![Algorithm::RS256];
+            }
+        }
         let hs = algorithms.contains(&Algorithm::HS256);
         if hs && secret.is_none() {
             return Err(invalid("auth.jwt", "HS256 needs \"secret_env\""));

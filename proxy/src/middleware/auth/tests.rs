@@ -314,6 +314,21 @@ async fn jwt_rs256_and_es256_from_a_public_key_file() {
         .await;
         assert_eq!(refused.response.status(), 401, "{name}");
     }
+    // Without `algorithms`, the public key's type decides.
+    for (alg, file) in [
+        (Algorithm::RS256, "rsa-public.pem"),
+        (Algorithm::ES256, "ec-public.pem"),
+    ] {
+        let layer = build(json!({"jwt": {"public_key_file": file}}), &env(&[])).unwrap();
+        let token = jwt(alg, json!({"sub": "k", "exp": now() + 60}));
+        let ok = send(
+            &layer,
+            "/",
+            &[("authorization", &format!("Bearer {token}"))],
+        )
+        .await;
+        assert_eq!(ok.response.status(), 200, "{file}");
+    }
     let e = build(
         json!({"jwt": {"algorithms": ["RS256"], "public_key_file": "missing.pem"}}),
         &env(&[]),
