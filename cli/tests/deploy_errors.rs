@@ -10,13 +10,7 @@ mod deploy_common;
 
 use deploy_common::{AuthMinistack, Project, sdk_for};
 use serde_json::json;
-
-fn closed_port_endpoint() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}")
-}
+use up_tests::ministack::closed_endpoint;
 
 fn echo_project() -> Project {
     Project::python_echo(&json!({"name": "errs", "proxy": {"command": "python3 app.py"}}))
@@ -25,7 +19,7 @@ fn echo_project() -> Project {
 #[tokio::test]
 async fn unreachable_endpoint_is_named() {
     let project = echo_project();
-    let endpoint = closed_port_endpoint();
+    let endpoint = closed_endpoint();
     for args in [&["deploy"][..], &["url"], &["rollback"], &["stack", "plan"]] {
         let line = project.up(&endpoint, args).await.error_line();
         assert!(
@@ -39,7 +33,7 @@ async fn unreachable_endpoint_is_named() {
 #[tokio::test]
 async fn missing_region_says_where_to_set_it() {
     let project = echo_project();
-    let endpoint = closed_port_endpoint();
+    let endpoint = closed_endpoint();
     let run = project
         .up_with(&endpoint, &["deploy"], &[("AWS_REGION", "")])
         .await;
@@ -64,7 +58,7 @@ async fn missing_credentials_say_how_to_provide_them() {
     let project = echo_project();
     let run = project
         .up_with(
-            &closed_port_endpoint(),
+            &closed_endpoint(),
             &["url"],
             &[("AWS_ACCESS_KEY_ID", ""), ("AWS_SECRET_ACCESS_KEY", "")],
         )
@@ -79,7 +73,7 @@ async fn missing_credentials_say_how_to_provide_them() {
 #[tokio::test]
 async fn bad_up_json_names_the_file_and_key() {
     let project = echo_project();
-    let endpoint = closed_port_endpoint();
+    let endpoint = closed_endpoint();
     project.write_up_json(&json!({"name": "errs", "lambda": {"memory": 64}}));
     let line = project.up(&endpoint, &["deploy"]).await.error_line();
     assert!(line.starts_with("up: "), "{line}");
@@ -105,7 +99,7 @@ async fn failing_hook_stops_the_deploy_before_aws() {
         "hooks": {"build": ["echo building >&2", "exit 3"], "clean": "touch cleaned"}
     }));
     // The endpoint is closed: reaching AWS would be another error.
-    let run = project.up(&closed_port_endpoint(), &["deploy"]).await;
+    let run = project.up(&closed_endpoint(), &["deploy"]).await;
     assert_eq!(
         run.error_line(),
         "up: hook build: `exit 3` failed (exit status: 3); its output is above"
@@ -122,7 +116,7 @@ async fn missing_bootstrap_says_how_to_get_one() {
     let project = echo_project();
     let run = project
         .up_with(
-            &closed_port_endpoint(),
+            &closed_endpoint(),
             &["deploy"],
             &[("UP_BOOTSTRAP", "/nonexistent/bootstrap")],
         )

@@ -13,7 +13,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use up_tests::harness::task_root;
-use up_tests::ministack::{Ministack, Source, http_request, package_zip};
+use up_tests::ministack::{Ministack, Source, closed_endpoint, http_request, package_zip};
 use up_tests::paths;
 
 const FUNCTION: &str = "up-cli-logs";
@@ -319,14 +319,6 @@ fn logs_error(dir: &Path, region: Option<&str>, endpoint: &str, args: &[&str]) -
     assert!(stderr.starts_with("up: "), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     stderr
-}
-
-/// A loopback URL nothing listens on.
-fn closed_endpoint() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}")
 }
 
 #[test]

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::process::{Command, Output};
 use up_tests::harness::task_root;
-use up_tests::ministack::{Ministack, Source, package_zip};
+use up_tests::ministack::{Ministack, Source, closed_endpoint, package_zip};
 use up_tests::paths;
 
 const FUNCTION: &str = "up-cli-warm";
@@ -173,14 +173,6 @@ fn warm_error(dir: &Path, region: Option<&str>, endpoint: &str, args: &[&str]) -
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
     stderr
-}
-
-/// A loopback URL nothing listens on.
-fn closed_endpoint() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}")
 }
 
 #[test]

@@ -677,6 +677,13 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// An `http://127.0.0.1:PORT` URL nothing listens on (the port was free a moment ago), for
+/// tests of an unreachable endpoint.
+pub fn closed_endpoint() -> String {
+    let port = free_port().unwrap_or_else(|e| panic!("{e:#}"));
+    format!("http://127.0.0.1:{port}")
+}
+
 /// Send `SIG<signal>` to every process in group `pgid` (`kill -SIG -- -pgid`).
 fn signal_group(pgid: u32, signal: &str) {
     let _ = Command::new("kill")

@@ -463,15 +463,20 @@ async fn app_port(function: &Function) -> u16 {
     e["env"]["PORT"].as_str().unwrap().parse().unwrap()
 }
 
-#[tokio::test]
-async fn the_app_dies_when_the_bootstrap_is_killed() {
-    let (function, _direct) = python().await;
-    let port = app_port(&function).await;
+/// Kills the bootstrap with SIGKILL and checks that the app's port closes.
+async fn assert_app_dies_with_the_bootstrap(function: &Function) {
+    let port = app_port(function).await;
     function.emulator.instances()[0].kill().await;
     assert!(
         port_closes(port).await,
         "the app still listens on {port} after SIGKILL of the bootstrap"
     );
+}
+
+#[tokio::test]
+async fn the_app_dies_when_the_bootstrap_is_killed() {
+    let (function, _direct) = python().await;
+    assert_app_dies_with_the_bootstrap(&function).await;
 }
 
 #[tokio::test]
@@ -485,12 +490,7 @@ async fn what_a_compound_command_starts_dies_when_the_bootstrap_is_killed() {
     let function = Function::start(dir.path(), &[("UP_STAGE", "staging")])
         .await
         .owning(dir);
-    let port = app_port(&function).await;
-    function.emulator.instances()[0].kill().await;
-    assert!(
-        port_closes(port).await,
-        "the app still listens on {port} after SIGKILL of the bootstrap"
-    );
+    assert_app_dies_with_the_bootstrap(&function).await;
 }
 
 #[tokio::test]

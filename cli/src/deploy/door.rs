@@ -228,15 +228,7 @@ async fn http(ctx: &Ctx<'_>, target: &Target) -> anyhow::Result<(Door, bool)> {
         }
         Some(api) => (api, Change::Updated),
         None if ctx.dry_run => {
-            return Ok((
-                Door {
-                    kind: Kind::Http,
-                    url: String::new(),
-                    api_id: None,
-                    change: Change::Created,
-                },
-                true,
-            ));
+            return Ok((Door::planned(Kind::Http), true));
         }
         None => {
             ctx.progress.step(&format!("{resource}: creating"));
@@ -449,15 +441,7 @@ async fn rest(ctx: &Ctx<'_>, target: &Target) -> anyhow::Result<(Door, bool)> {
         }
         Some(api) => (api.id().unwrap_or_default().to_owned(), Change::Updated),
         None if ctx.dry_run => {
-            return Ok((
-                Door {
-                    kind: Kind::Rest,
-                    url: String::new(),
-                    api_id: None,
-                    change: Change::Created,
-                },
-                true,
-            ));
+            return Ok((Door::planned(Kind::Rest), true));
         }
         None => {
             ctx.progress.step(&format!("{resource}: creating"));

@@ -100,6 +100,18 @@ pub struct Door {
     pub change: Change,
 }
 
+impl Door {
+    /// A door a dry run would create: no URL or id yet.
+    fn planned(kind: door::Kind) -> Self {
+        Self {
+            kind,
+            url: String::new(),
+            api_id: None,
+            change: Change::Created,
+        }
+    }
+}
+
 /// The app and stage being deployed, the clients, and what happened so far.
 #[derive(Debug)]
 pub struct Ctx<'a> {
