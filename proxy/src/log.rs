@@ -7,10 +7,12 @@
 //!
 //! The level is `AWS_LAMBDA_LOG_LEVEL`, then `RUST_LOG`, then `info`.
 //!
-//! Lines are written by a thread of their own through a bounded queue, so neither a request
-//! nor the app's output ever waits for stdout: if stdout stops taking lines, the queue fills
-//! to [`MAX_PENDING`] bytes, further lines are dropped and counted, and a `warn` line says how
-//! many once stdout takes lines again.
+//! Neither a request nor the app's output ever waits for stdout. When stdout is a pipe (as on
+//! Lambda), a line is written at once through a non-blocking handle of the bootstrap's own,
+//! which costs one `write` and wakes no thread. When that would block, or stdout is something
+//! else, lines go through a bounded queue to a writer thread: if stdout stops taking lines, the
+//! queue fills to [`MAX_PENDING`] bytes, further lines are dropped and counted, and a `warn`
+//! line says how many once stdout takes lines again.
 
 use crate::env::Env;
 use serde_json::{Map, Value};
@@ -31,6 +33,8 @@ pub struct LogSink {
     level: LevelFilter,
     request_id: Mutex<Option<String>>,
     queue: Arc<Queue>,
+    /// Where a line goes at once when nothing is queued: a write that never blocks.
+    direct: Mutex<Option<Box<dyn Write + Send>>>,
 }
 
 /// Most bytes of log lines waiting for stdout; past it lines are dropped and counted.
@@ -74,6 +78,20 @@ impl LogSink {
         level: LevelFilter,
         out: Box<dyn Write + Send>,
     ) -> Self {
+        Self::with_direct(instance, stage, level, out, None)
+    }
+
+    /// A sink writing to `out`, and first trying `direct` for each line while nothing is
+    /// queued. `direct` must never block: it writes what fits and returns
+    /// [`std::io::ErrorKind::WouldBlock`] (or a short count) otherwise; the rest goes to the
+    /// writer thread, which writes to `out`, so lines keep their order.
+    pub fn with_direct(
+        instance: String,
+        stage: Option<String>,
+        level: LevelFilter,
+        out: Box<dyn Write + Send>,
+        direct: Option<Box<dyn Write + Send>>,
+    ) -> Self {
         let queue = Arc::new(Queue::default());
         let writer = queue.clone();
         let (i, st) = (instance.clone(), stage.clone());
@@ -88,6 +106,7 @@ impl LogSink {
             level,
             request_id: Mutex::new(None),
             queue,
+            direct: Mutex::new(direct),
         }
     }
 
@@ -111,11 +130,12 @@ impl LogSink {
 
     /// A sink writing to stdout at the level the environment asks for.
     pub fn stdout(instance: String, env: &Env) -> Self {
-        Self::new(
+        Self::with_direct(
             instance,
             env.stage().map(str::to_owned),
             level_from(env),
             Box::new(std::io::stdout()),
+            nonblocking_stdout().map(|f| Box::new(f) as Box<dyn Write + Send>),
         )
     }
 
@@ -153,10 +173,28 @@ impl LogSink {
         };
         text.push(b'\n');
         let mut pending = lock(&self.queue.state);
-        if pending.bytes.len() + text.len() > MAX_PENDING {
+        let mut rest = &text[..];
+        if pending.bytes.is_empty() && pending.dropped == 0 && !pending.writing {
+            // Nothing queued or being written: this line may go out now, in order.
+            if let Some(direct) = lock(&self.direct).as_mut() {
+                match direct.write(rest) {
+                    Ok(n) => rest = &rest[n.min(rest.len())..],
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    // Not writable at all: the writer thread's handle may still be.
+                    Err(_) => {}
+                }
+                if rest.is_empty() {
+                    return;
+                }
+            }
+        }
+        if rest.len() < text.len() {
+            // Part of the line is out: the rest must follow it whatever the bound says.
+            pending.bytes.extend_from_slice(rest);
+        } else if pending.bytes.len() + rest.len() > MAX_PENDING {
             pending.dropped += 1;
         } else {
-            pending.bytes.extend_from_slice(&text);
+            pending.bytes.extend_from_slice(rest);
         }
         drop(pending);
         self.queue.queued.notify_one();
@@ -261,6 +299,30 @@ impl Queue {
             self.written.notify_all();
         }
     }
+}
+
+/// A handle of the bootstrap's own on the pipe behind stdout, in non-blocking mode; `None`
+/// when stdout is not a pipe.
+fn nonblocking_stdout() -> Option<std::fs::File> {
+    nonblocking_pipe(1)
+}
+
+/// A new handle on the pipe behind `fd`, in non-blocking mode; `None` when `fd` is not a pipe.
+///
+/// Opening `/proc/self/fd/N` gives a new open file description of the same pipe, so
+/// `O_NONBLOCK` applies to this handle only: `fd` itself, which the writer thread and every
+/// process sharing that pipe write through, stays blocking.
+fn nonblocking_pipe(fd: i32) -> Option<std::fs::File> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let path = format!("/proc/self/fd/{fd}");
+    if !std::fs::metadata(&path).ok()?.file_type().is_fifo() {
+        return None;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&path)
+        .ok()
 }
 
 fn normalise_level(level: &str) -> &'static str {
@@ -602,6 +664,77 @@ mod tests {
             kept + dropped["dropped"].as_u64().unwrap(),
             (3 * MAX_PENDING / 1000) as u64
         );
+    }
+
+    #[test]
+    fn lines_go_straight_into_a_pipe_while_the_writer_thread_is_stuck() {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let (mut reader, writer) = std::io::pipe().unwrap();
+        let direct = nonblocking_pipe(writer.as_raw_fd()).expect("a pipe");
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let buf = Buf::default();
+        let stuck = Stuck(gate.clone(), buf.clone());
+        let sink = LogSink::with_direct(
+            "i".into(),
+            None,
+            LevelFilter::INFO,
+            Box::new(stuck),
+            Some(Box::new(direct)),
+        );
+        sink.app_line("stdout", "one", up_config::value::Level::Info);
+        sink.app_line("stdout", "two", up_config::value::Level::Info);
+        drop(sink);
+        drop(writer);
+        let mut text = String::new();
+        reader.read_to_string(&mut text).unwrap();
+        let msgs: Vec<String> = text
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["msg"].to_string())
+            .collect();
+        assert_eq!(msgs, [r#""one""#, r#""two""#]);
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        assert!(buf.0.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_full_pipe_hands_the_rest_to_the_writer_thread_in_order() {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let (mut reader, writer) = std::io::pipe().unwrap();
+        let direct = nonblocking_pipe(writer.as_raw_fd()).expect("a pipe");
+        let buf = Buf::default();
+        let sink = LogSink::with_direct(
+            "i".into(),
+            None,
+            LevelFilter::INFO,
+            Box::new(buf.clone()),
+            Some(Box::new(direct)),
+        );
+        // 300 lines of about 1 kB: far more than a pipe holds (64 KiB), and nobody reads it yet.
+        let n = 300;
+        for i in 0..n {
+            sink.app_line(
+                "stdout",
+                &format!("{i:03} {}", "x".repeat(1000)),
+                up_config::value::Level::Info,
+            );
+        }
+        sink.flush();
+        drop(sink);
+        drop(writer);
+        let mut piped = String::new();
+        reader.read_to_string(&mut piped).unwrap();
+        let queued = lines(&buf);
+        let numbers: Vec<usize> = piped
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .chain(queued)
+            .map(|l| l["msg"].as_str().unwrap()[..3].parse().unwrap())
+            .collect();
+        assert_eq!(numbers, (0..n).collect::<Vec<_>>());
+        assert!(piped.lines().count() > 0 && piped.lines().count() < n);
     }
 
     #[test]
