@@ -22,7 +22,10 @@
 //!   time of (a), (b) and (c) is spent working rather than waiting.
 //!
 //! Settings: `UP_BENCH_N` invocations per variant (5000), `UP_BENCH_R` starts per variant
-//! (20), `UP_BENCH_WARMUP` unrecorded invocations per variant first (200). Everything runs on
+//! (20), `UP_BENCH_WARMUP` unrecorded invocations per variant first (200).
+//! `UP_BENCH_COMPARE=<path of another bootstrap binary>` adds (a′), the same event through
+//! that build, interleaved with the others: the way to tell two builds apart when the
+//! machine's noise between runs is larger than their difference. Everything runs on
 //! 127.0.0.1 and the run stops by itself within a bound derived from these.
 
 use std::fmt::Write as _;
@@ -113,7 +116,7 @@ impl Settings {
 
     /// Generous: a loaded 2-core machine runs this in well under a tenth of it.
     fn time_bound(&self) -> Duration {
-        let calls = u32::try_from(3 * (self.n + self.warmup)).unwrap_or(u32::MAX);
+        let calls = u32::try_from(4 * (self.n + self.warmup)).unwrap_or(u32::MAX);
         let starts = u32::try_from(3 * (self.r + 1)).unwrap_or(u32::MAX);
         Duration::from_secs(60)
             + Duration::from_millis(20) * calls
@@ -138,11 +141,25 @@ struct Paths {
     bootstrap: PathBuf,
     app: PathBuf,
     null_runtime: PathBuf,
+    /// Another bootstrap build to compare with (`UP_BENCH_COMPARE`).
+    compare: Option<PathBuf>,
 }
 
 impl Paths {
     fn find() -> anyhow::Result<Self> {
         let target = target_dir();
+        let compare = match std::env::var_os("UP_BENCH_COMPARE") {
+            Some(path) if !path.is_empty() => {
+                let path = PathBuf::from(path);
+                ensure!(
+                    path.is_file(),
+                    "UP_BENCH_COMPARE={} is not a file",
+                    path.display()
+                );
+                Some(path)
+            }
+            _ => None,
+        };
         let bootstrap = target.join("x86_64-unknown-linux-musl/release/bootstrap");
         ensure!(
             bootstrap.is_file(),
@@ -158,6 +175,7 @@ impl Paths {
         );
         Ok(Self {
             bootstrap,
+            compare,
             app,
             null_runtime: PathBuf::from(env!("CARGO_BIN_EXE_null-runtime")),
         })
@@ -185,6 +203,8 @@ struct Report {
     through_bootstrap: Summary,
     through_null: Summary,
     direct: Summary,
+    /// (a′), through the build named by `UP_BENCH_COMPARE`.
+    through_compare: Option<(PathBuf, Summary)>,
     start_bootstrap: Summary,
     start_null: Summary,
     start_app: Summary,
@@ -230,6 +250,7 @@ async fn measure(settings: &Settings, paths: &Paths) -> anyhow::Result<Report> {
         through_bootstrap: calls.through_bootstrap,
         through_null: calls.through_null,
         direct: calls.direct,
+        through_compare: paths.compare.clone().zip(calls.through_compare),
         start_bootstrap: starts.bootstrap,
         start_null: starts.null,
         start_app: starts.app,
@@ -268,6 +289,7 @@ struct Invocations {
     through_bootstrap: Summary,
     through_null: Summary,
     direct: Summary,
+    through_compare: Option<Summary>,
     bootstrap_idle: Memory,
     bootstrap_busy: Memory,
     app_idle: Memory,
@@ -296,6 +318,11 @@ async fn invocations(
     let app_idle = procfs::memory(app_pid)?;
 
     let null = ready_emulator(&paths.null_runtime, task_root).await?;
+    let compare = match &paths.compare {
+        Some(path) => Some(ready_emulator(path, task_root).await?),
+        None => None,
+    };
+    let variants = if compare.is_some() { 4 } else { 3 };
     let direct_app = tokio::task::spawn_blocking({
         let app = paths.app.clone();
         move || AppProcess::start(&app)
@@ -319,11 +346,7 @@ async fn invocations(
     ];
 
     let event = event();
-    let mut samples = [
-        Vec::with_capacity(settings.n),
-        Vec::with_capacity(settings.n),
-        Vec::with_capacity(settings.n),
-    ];
+    let mut samples: [Vec<Duration>; 4] = std::array::from_fn(|_| Vec::with_capacity(settings.n));
     let (mut body_through, mut body_direct) = (0, 0);
     let mut cpu_before = None;
     for i in 0..settings.warmup + settings.n {
@@ -331,15 +354,20 @@ async fn invocations(
             cpu_before = Some(cpu_times(&watched)?);
         }
         // Rotate which variant goes first so none always follows the same one.
-        for k in 0..3 {
-            let variant = (i + k) % 3;
-            let took = match variant {
-                0 => {
+        for k in 0..variants {
+            let variant = (i + k) % variants;
+            let took = match (variant, &compare) {
+                (0, _) => {
                     let (took, result) = through(&real, &event).await?;
                     body_through = check_result(&result)?;
                     took
                 }
-                1 => through(&null, &event).await?.0,
+                (1, _) => through(&null, &event).await?.0,
+                (3, Some(other)) => {
+                    let (took, result) = through(other, &event).await?;
+                    check_result(&result)?;
+                    took
+                }
                 _ => {
                     let (took, body) = direct_request(&mut direct, direct_app.addr).await?;
                     body_direct = body;
@@ -361,14 +389,18 @@ async fn invocations(
     let app_busy = procfs::memory(app_pid)?;
     real.shutdown().await;
     null.shutdown().await;
+    if let Some(other) = compare {
+        other.shutdown().await;
+    }
     drop(direct);
     drop(direct_app);
 
-    let [mut a, mut b, mut c] = samples;
+    let [mut a, mut b, mut c, mut a2] = samples;
     Ok(Invocations {
         through_bootstrap: Summary::of(&mut a).context("no samples")?,
         through_null: Summary::of(&mut b).context("no samples")?,
         direct: Summary::of(&mut c).context("no samples")?,
+        through_compare: Summary::of(&mut a2),
         bootstrap_idle,
         bootstrap_busy,
         app_idle,
@@ -683,6 +715,23 @@ impl Report {
                 format!("{:.1} µs", own_median - OWN_COST_TARGET_US),
             ),
         );
+        if let Some((path, a2)) = &self.through_compare {
+            let own = residual_us(a2.median, b.median, c.median);
+            row(
+                &format!("(a′) invocation through {}", path.display()),
+                us(a2.median),
+                us(a2.p99),
+                "",
+                String::new(),
+            );
+            row(
+                "Own cost of that build (a′ − b − c); a − a′ beside it",
+                format!("{own:.1} µs"),
+                format!("a − a′ = {:.1} µs", own_median - own),
+                "",
+                String::new(),
+            );
+        }
         row(
             "(i) start → ready: bootstrap + rust-echo",
             ms(i.median),
