@@ -16,13 +16,19 @@
 //!   a − b − c.
 //! - **Start**: (i) bootstrap + app start → first `/next`; (ii) `null-runtime` start → first
 //!   `/next`; (iii) the app's own start → accepting. Own start ≈ i − ii − iii.
-//! - **Memory** of the bootstrap process alone (`VmRSS` idle, `VmHWM` after the run), and the
-//!   app's for context; **size** of the static binary.
+//! - **Memory** of the bootstrap process alone (`VmRSS` idle, `VmHWM` after the run), started
+//!   from a binary dropped from the page cache first (read from disk, as on a cold start), and
+//!   the app's for context; **size** of the static binary.
 //! - For context, each process's on-CPU time per invocation (`schedstat`): where the wall
 //!   time of (a), (b) and (c) is spent working rather than waiting.
 //!
 //! Settings: `UP_BENCH_N` invocations per variant (5000), `UP_BENCH_R` starts per variant
 //! (20), `UP_BENCH_WARMUP` unrecorded invocations per variant first (200).
+//! `UP_BENCH_CPUS`: `1` (the default) puts the benchmark and every process it starts on one
+//! CPU, the last the process may use: a Lambda function below 1,769 MB of memory has less than
+//! one vCPU of time, which its runtime, its app and Lambda's own Runtime API server share, and
+//! one CPU takes away the cross-CPU wake-ups whose cost swings from run to run on a small VM
+//! (two runs of the same build differed by 2× before). `all` leaves placement to the scheduler.
 //! `UP_BENCH_COMPARE=<path of another bootstrap binary>` adds (a′), the same event through
 //! that build, interleaved with the others: the way to tell two builds apart when the
 //! machine's noise between runs is larger than their difference. Everything runs on
@@ -77,6 +83,7 @@ fn main() -> ExitCode {
 
 fn run() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
+    let placement = place()?;
     let paths = Paths::find()?;
     // One thread: the emulator's Runtime API server, the timing and the direct client share
     // it, so nothing here competes with the measured processes for the cores but the work.
@@ -90,8 +97,32 @@ fn run() -> anyhow::Result<()> {
     let report = runtime
         .block_on(async { tokio::time::timeout(bound, measure(&settings, &paths)).await })
         .map_err(|_| anyhow::anyhow!("the benchmark did not finish within {bound:?}"))??;
-    println!("{}", report.markdown());
+    println!("{}", report.markdown(&placement));
     Ok(())
+}
+
+/// Applies `UP_BENCH_CPUS` to this process (its children inherit it) and says what it did.
+fn place() -> anyhow::Result<String> {
+    use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
+    use nix::unistd::Pid;
+    let setting = std::env::var("UP_BENCH_CPUS").unwrap_or_else(|_| "1".to_owned());
+    match setting.as_str() {
+        "all" => Ok("placement left to the scheduler (UP_BENCH_CPUS=all)".to_owned()),
+        "1" => {
+            let allowed = sched_getaffinity(Pid::from_raw(0)).context("sched_getaffinity")?;
+            let cpu = (0..CpuSet::count())
+                .rev()
+                .find(|&cpu| allowed.is_set(cpu).unwrap_or(false))
+                .context("this process may run on no CPU")?;
+            let mut one = CpuSet::new();
+            one.set(cpu).context("CpuSet::set")?;
+            sched_setaffinity(Pid::from_raw(0), &one).context("sched_setaffinity")?;
+            Ok(format!(
+                "every process on CPU {cpu} (UP_BENCH_CPUS=1; `all` to let them spread)"
+            ))
+        }
+        other => bail!("UP_BENCH_CPUS must be 1 or all, not {other:?}"),
+    }
 }
 
 /// How much to measure.
@@ -103,6 +134,8 @@ struct Settings {
     r: usize,
     /// Unrecorded invocations per variant first.
     warmup: usize,
+    /// CPUs this process could use when it started (before `UP_BENCH_CPUS` applies).
+    cpus: usize,
 }
 
 impl Settings {
@@ -111,6 +144,7 @@ impl Settings {
             n: count("UP_BENCH_N", 5000, 1)?,
             r: count("UP_BENCH_R", 20, 1)?,
             warmup: count("UP_BENCH_WARMUP", 200, 0)?,
+            cpus: std::thread::available_parallelism().map_or(0, usize::from),
         })
     }
 
@@ -243,7 +277,7 @@ async fn measure(settings: &Settings, paths: &Paths) -> anyhow::Result<Report> {
 
     Ok(Report {
         settings: *settings,
-        cpus: std::thread::available_parallelism().map_or(0, usize::from),
+        cpus: settings.cpus,
         cpu_model: procfs::cpu_model().unwrap_or_else(|| "unknown CPU".to_owned()),
         load_before,
         load_after: procfs::load_average().unwrap_or_default(),
@@ -305,6 +339,8 @@ async fn invocations(
     paths: &Paths,
     task_root: &Path,
 ) -> anyhow::Result<Invocations> {
+    // Memory is measured on this instance: its binary is read from disk as on a cold start.
+    evict(&paths.bootstrap)?;
     let real = ready_emulator(&paths.bootstrap, task_root).await?;
     let bootstrap_pid = real
         .instances()
@@ -409,6 +445,21 @@ async fn invocations(
         body_direct,
         cpu,
     })
+}
+
+/// Drops `path`'s pages from the page cache (after writing back any that are dirty), so the
+/// next start reads it from disk as Lambda's cold start does. A binary the linker has just
+/// written sits in the page cache in large folios, which the kernel maps whole on the first
+/// touch: the RSS of a process started from it counts most of the binary, touched or not.
+fn evict(path: &Path) -> anyhow::Result<()> {
+    use nix::fcntl::{PosixFadviseAdvice, posix_fadvise};
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    file.sync_all()
+        .with_context(|| format!("cannot write {} back to disk", path.display()))?;
+    posix_fadvise(&file, 0, 0, PosixFadviseAdvice::POSIX_FADV_DONTNEED)
+        .with_context(|| format!("cannot drop {} from the page cache", path.display()))?;
+    Ok(())
 }
 
 /// On-CPU time of each of `pids`, all threads together.
@@ -647,7 +698,7 @@ async fn start_to_ready(runtime: &Path, task_root: &Path) -> anyhow::Result<Dura
 }
 
 impl Report {
-    fn markdown(&self) -> String {
+    fn markdown(&self, placement: &str) -> String {
         let us = |d: Duration| format!("{:.1} µs", d.as_secs_f64() * 1e6);
         let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
         let mb = |bytes: u64| format!("{:.2} MB ({} KiB)", bytes as f64 / 1e6, bytes / 1024);
@@ -670,7 +721,7 @@ impl Report {
         let _ = writeln!(out, "## up bootstrap benchmark\n");
         let _ = writeln!(
             out,
-            "Machine: {} CPUs (nproc), {}; load average {} at start, {} at end.  ",
+            "Machine: {} CPUs (nproc), {}; load average {} at start, {} at end; {placement}.  ",
             self.cpus, self.cpu_model, self.load_before, self.load_after
         );
         let _ = writeln!(

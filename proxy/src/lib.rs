@@ -16,11 +16,13 @@
 //! - `forward`: the keep-alive pool to the app, with one retry on a stale connection.
 //! - `supervisor`: spawning the app, waiting for it to listen, its output as logs.
 //! - `middleware`: the tower stack between the translated request and the app.
+//! - `brotli`: a small brotli encoder for `Content-Encoding: br` (no dictionary, no big tables).
 //! - `log`: JSON-lines logging on stdout.
 //! - `warm`: warm-up pings, answered without the app.
 //! - `runtime`: start-up and the invocation loop on `lambda_runtime`.
 //! - `error`: the error types and their Lambda `errorType`s.
 
+pub mod brotli;
 pub mod check;
 pub mod env;
 pub mod error;

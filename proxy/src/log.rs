@@ -32,6 +32,8 @@ pub struct LogSink {
     stage: Option<String>,
     level: LevelFilter,
     request_id: Mutex<Option<String>>,
+    /// `,"instance":…,"stage":…`, rendered once.
+    common: String,
     queue: Arc<Queue>,
     /// Where a line goes at once when nothing is queued: a write that never blocks.
     direct: Mutex<Option<Box<dyn Write + Send>>>,
@@ -100,11 +102,20 @@ impl LogSink {
         let _ = std::thread::Builder::new()
             .name("up-log-writer".into())
             .spawn(move || writer.run(out, &i, st.as_deref()));
+        let mut common = String::from(",\"instance\":");
+        push_json(&mut common, &instance);
+        // Always present (null when no stage is set), so every line has the same fields.
+        common.push_str(",\"stage\":");
+        match &stage {
+            Some(stage) => push_json(&mut common, stage),
+            None => common.push_str("null"),
+        }
         Self {
             instance,
             stage,
             level,
             request_id: Mutex::new(None),
+            common,
             queue,
             direct: Mutex::new(direct),
         }
@@ -152,26 +163,46 @@ impl LogSink {
 
     /// Writes one entry: `level`, `msg`, the common fields, then `fields`.
     pub fn write(&self, level: &str, msg: &str, fields: Map<String, Value>) {
-        let mut line = Map::with_capacity(fields.len() + 6);
-        line.insert("time".into(), Value::String(now_rfc3339()));
-        line.insert("level".into(), Value::String(level.to_owned()));
-        line.insert("msg".into(), Value::String(msg.to_owned()));
-        if let Some(id) = lock(&self.request_id).as_ref() {
-            line.insert("request_id".into(), Value::String(id.clone()));
+        self.write_pairs(level, msg, fields.iter().map(|(k, v)| (k.as_str(), v)));
+    }
+
+    /// [`Self::write`] for fields in any shape: the line is rendered straight into bytes (no
+    /// intermediate map), in the order `time`, `level`, `msg`, `request_id`, `instance`,
+    /// `stage`, then `fields` (a field named like one of those six is left out).
+    pub fn write_pairs<'a>(
+        &self,
+        level: &str,
+        msg: &str,
+        fields: impl IntoIterator<Item = (&'a str, &'a Value)>,
+    ) {
+        let mut text = String::with_capacity(256);
+        text.push_str("{\"time\":\"");
+        push_now_rfc3339(&mut text);
+        text.push_str("\",\"level\":");
+        push_json(&mut text, level);
+        text.push_str(",\"msg\":");
+        push_json(&mut text, msg);
+        if let Some(id) = lock(&self.request_id).as_deref() {
+            text.push_str(",\"request_id\":");
+            push_json(&mut text, id);
         }
-        line.insert("instance".into(), Value::String(self.instance.clone()));
-        // Always present (null when no stage is set), so every line has the same fields.
-        line.insert(
-            "stage".into(),
-            self.stage.clone().map_or(Value::Null, Value::String),
-        );
-        for (k, v) in fields {
-            line.insert(k, v);
+        text.push_str(&self.common);
+        for (key, value) in fields {
+            if COMMON_FIELDS.contains(&key) {
+                continue;
+            }
+            text.push(',');
+            push_json(&mut text, key);
+            text.push(':');
+            // Writing JSON into a String cannot fail.
+            let _ = serde_json::to_writer(WriteString(&mut text), value);
         }
-        let Ok(mut text) = serde_json::to_vec(&Value::Object(line)) else {
-            return;
-        };
-        text.push(b'\n');
+        text.push_str("}\n");
+        self.emit(text.into_bytes());
+    }
+
+    /// Hands a finished line (with its newline) to stdout.
+    fn emit(&self, text: Vec<u8>) {
         let mut pending = lock(&self.queue.state);
         let mut rest = &text[..];
         if pending.bytes.is_empty() && pending.dropped == 0 && !pending.writing {
@@ -208,9 +239,6 @@ impl LogSink {
     /// One line of the app's output. A JSON object with a `level` keeps its level and fields
     /// (`msg` or `message` becomes `msg`); anything else is logged at `default_level`.
     pub fn app_line(&self, stream: &str, line: &str, default_level: up_config::value::Level) {
-        let mut fields = Map::new();
-        fields.insert("source".into(), Value::String("app".into()));
-        fields.insert("stream".into(), Value::String(stream.into()));
         if line.trim_start().starts_with('{')
             && let Ok(Value::Object(mut obj)) = serde_json::from_str::<Value>(line)
         {
@@ -239,13 +267,21 @@ impl LogSink {
                         obj.insert(format!("app_{reserved}"), v);
                     }
                 }
+                let mut fields = Map::new();
+                fields.insert("source".into(), Value::String("app".into()));
+                fields.insert("stream".into(), Value::String(stream.into()));
                 fields.extend(obj);
                 self.write(level, &msg, fields);
                 return;
             }
         }
         if self.enabled(to_tracing(default_level.as_str())) {
-            self.write(default_level.as_str(), line, fields);
+            let (source, stream) = (Value::String("app".into()), Value::String(stream.into()));
+            self.write_pairs(
+                default_level.as_str(),
+                line,
+                [("source", &source), ("stream", &stream)],
+            );
         }
     }
 }
@@ -298,6 +334,29 @@ impl Queue {
             lock(&self.state).writing = false;
             self.written.notify_all();
         }
+    }
+}
+
+/// The fields every line has, in this order, before its own.
+const COMMON_FIELDS: [&str; 6] = ["time", "level", "msg", "request_id", "instance", "stage"];
+
+/// Appends `s` as a JSON string.
+fn push_json(out: &mut String, s: &str) {
+    // Writing JSON into a String cannot fail.
+    let _ = serde_json::to_writer(WriteString(out), s);
+}
+
+/// `io::Write` into a `String`, for serde_json (which only writes UTF-8).
+struct WriteString<'a>(&'a mut String);
+
+impl std::io::Write for WriteString<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = std::str::from_utf8(buf).map_err(std::io::Error::other)?;
+        self.0.push_str(text);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -391,7 +450,31 @@ impl JsonLayer {
 }
 
 /// Span fields, kept in the span's extensions.
-struct SpanFields(Map<String, Value>);
+struct SpanFields(Fields);
+
+/// Fields in the order they were recorded; a name recorded again keeps its place and takes
+/// the new value (a few fields per line: a list beats a hash map).
+#[derive(Default, Clone)]
+struct Fields(Vec<(&'static str, Value)>);
+
+impl Fields {
+    fn put(&mut self, name: &'static str, value: Value) {
+        match self.0.iter_mut().find(|(k, _)| *k == name) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((name, value)),
+        }
+    }
+
+    fn extend(&mut self, other: Fields) {
+        for (name, value) in other.0 {
+            self.put(name, value);
+        }
+    }
+
+    fn pairs(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.0.iter().map(|(k, v)| (*k, v))
+    }
+}
 
 impl<S> Layer<S> for JsonLayer
 where
@@ -431,7 +514,7 @@ where
         if !self.sink.enabled(level) {
             return;
         }
-        let mut fields = Map::new();
+        let mut fields = Fields::default();
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope.from_root() {
                 if let Some(f) = span.extensions().get::<SpanFields>() {
@@ -445,9 +528,10 @@ where
         let msg = visitor.message.unwrap_or_default();
         let target = event.metadata().target();
         if !target.starts_with("up_proxy") {
-            fields.insert("target".into(), Value::String(target.to_owned()));
+            fields.put("target", Value::String(target.to_owned()));
         }
-        self.sink.write(level_name(level), &msg, fields);
+        self.sink
+            .write_pairs(level_name(level), &msg, fields.pairs());
     }
 }
 
@@ -464,7 +548,7 @@ fn level_name(level: tracing::Level) -> &'static str {
 #[derive(Default)]
 struct JsonVisitor {
     message: Option<String>,
-    fields: Map<String, Value>,
+    fields: Fields,
 }
 
 impl Visit for JsonVisitor {
@@ -499,7 +583,7 @@ impl JsonVisitor {
                 other => other.to_string(),
             });
         } else {
-            self.fields.insert(field.name().to_owned(), value);
+            self.fields.put(field.name(), value);
         }
     }
 }
@@ -514,22 +598,48 @@ pub fn init(sink: Arc<LogSink>) -> bool {
 
 /// The current UTC time as RFC 3339 with milliseconds (`2026-11-23T12:34:56.789Z`).
 pub fn now_rfc3339() -> String {
+    let mut out = String::with_capacity(24);
+    push_now_rfc3339(&mut out);
+    out
+}
+
+/// Appends the current UTC time as [`now_rfc3339`] writes it.
+fn push_now_rfc3339(out: &mut String) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    rfc3339(now.as_secs(), now.subsec_millis())
+    push_rfc3339(out, now.as_secs(), now.subsec_millis());
 }
 
+#[cfg(test)]
 fn rfc3339(secs: u64, millis: u32) -> String {
+    let mut out = String::new();
+    push_rfc3339(&mut out, secs, millis);
+    out
+}
+
+/// Appends `secs.millis` since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`, digit by digit (this
+/// runs for every log line; `format!` costs several times more).
+fn push_rfc3339(out: &mut String, secs: u64, millis: u32) {
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(i64::try_from(days).unwrap_or(0));
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    let mut digits = |value: u64, width: u32, then: Option<char>| {
+        for k in (0..width).rev() {
+            let digit = (value / 10u64.pow(k)) % 10;
+            out.push(char::from(b'0' + digit as u8));
+        }
+        if let Some(c) = then {
+            out.push(c);
+        }
+    };
+    digits(u64::try_from(y).unwrap_or(0), 4, Some('-'));
+    digits(u64::from(m), 2, Some('-'));
+    digits(u64::from(d), 2, Some('T'));
+    digits(rem / 3600, 2, Some(':'));
+    digits((rem % 3600) / 60, 2, Some(':'));
+    digits(rem % 60, 2, Some('.'));
+    digits(u64::from(millis), 3, Some('Z'));
 }
 
 /// Days since 1970-01-01 → (year, month, day), after Howard Hinnant's `civil_from_days`.

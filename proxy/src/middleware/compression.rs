@@ -1,56 +1,50 @@
-//! Compression: gzip and br for responses worth compressing, by tower-http's compression layer.
+//! Compression: gzip and br for responses worth compressing.
 //!
 //! It matters on Lambda beyond bandwidth: a buffered response is limited to 6 MB, and a body
 //! that is not text travels base64-encoded (a third larger), so a 5 MB JSON answer that would be
 //! refused fits once compressed. The layer sits inside the response limit, so the limit applies
 //! to what is sent.
 //!
-//! - The encoding follows the request's `Accept-Encoding`, q-values included (`br` wins a tie);
-//!   a request without it passes straight through.
+//! - The encoding follows the request's `Accept-Encoding`, q-values and `*` included (`br` wins
+//!   a tie, then gzip); a request without it passes straight through.
 //! - Not compressed: bodies under 1 KiB, responses that already have a `Content-Encoding` or a
 //!   `Content-Range`, `Cache-Control: no-transform`, event streams (`text/event-stream`), gRPC,
 //!   and formats that are compressed already (images but SVG, audio, video, woff fonts, zip,
 //!   gzip, PDF, ...).
 //! - A compressed response gets `Content-Encoding`, `Vary: Accept-Encoding` and its new
-//!   `Content-Length`; a response that would have been compressed for a client asking for it
-//!   gets the `Vary` too, so a cache keeps the variants apart.
-//! - Levels are tower-http's defaults: gzip 6, br 4 (fast, and smaller than gzip 6).
-//! - As tower-http does (RFC 9110), a client that refuses every encoding we have, identity
-//!   included (`Accept-Encoding: identity;q=0`), gets `406`.
+//!   `Content-Length`, and loses `Accept-Ranges` (ranges of the encoded body are not served); a
+//!   response that would have been compressed for a client asking for it gets the `Vary` too,
+//!   so a cache keeps the variants apart.
+//! - gzip is flate2 at level 6; br is [`crate::brotli`], the bootstrap's own small encoder
+//!   (about gzip 6's size or smaller, at 60–200 MB/s).
+//! - As RFC 9110 §12.5.3 allows (and tower-http does), a client that refuses every encoding we
+//!   have, identity included (`Accept-Encoding: identity;q=0`), gets `406`.
 //!
-//! # Why tower-http over the buffered body
-//! tower-http's layer wants an `http_body::Body` response, so the buffered body goes in as
-//! [`Full`] and the compressed stream is collected back into [`Bytes`]. Nothing in that chain
-//! ever waits (the input is in memory), so the collection completes in the same poll; what it
-//! adds is a few small allocations, nothing next to the compression itself (a 145 KiB JSON body
-//! takes about 2.4 ms with gzip and 1.5 ms with br; the six web layers together cost about 2 µs
-//! per request when nothing is configured). Writing it against flate2/brotli directly would
-//! repeat tower-http's `Accept-Encoding` negotiation and predicates for no gain; the binary
-//! carries the same encoders either way.
-//!
-//! The br encoder (the `brotli` crate, which tower-http uses) is most of this layer's weight in
-//! the bootstrap: about 1.1 MB of the stripped binary, against about 90 KB for gzip.
+//! # Why not tower-http's layer
+//! This layer used tower-http's `Compression`, which brings the `brotli` crate: about 1 MB of
+//! the bootstrap (its encoder, a 256 KB table and the static dictionary), a third of issue 2's
+//! size budget. The body is in memory anyway, so encoding it in one call is all the layer needs;
+//! the negotiation below follows tower-http's rules.
 
 use super::{Cause, Request, Response, StackError, text};
 use bytes::Bytes;
 use http::StatusCode;
 use http::header::{
-    ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE,
-    HeaderMap, HeaderValue, VARY,
+    ACCEPT_ENCODING, ACCEPT_RANGES, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE,
+    CONTENT_TYPE, HeaderMap, HeaderValue, VARY,
 };
-use http_body_util::combinators::Collect;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Body;
 use pin_project_lite::pin_project;
-use std::fmt;
 use std::future::Future;
+use std::io::Write;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use tower::{Layer, Service};
-use tower_http::compression::{Compression, CompressionBody, CompressionLevel, Predicate};
 
 /// Bodies smaller than this are sent as they are.
 pub const MIN_SIZE: u64 = 1024;
+
+/// gzip's level: zlib's default, a good trade of size for time.
+const GZIP_LEVEL: u32 = 6;
 
 /// The compression layer (always in the stack; it acts only when the client asks).
 pub fn layer(
@@ -67,37 +61,104 @@ pub struct CompressionLayer;
 impl<S> Layer<S> for CompressionLayer {
     type Service = Compress<S>;
     fn layer(&self, inner: S) -> Compress<S> {
-        Compress {
-            inner: Compression::new(Buffered { inner })
-                .gzip(true)
-                .br(true)
-                .quality(CompressionLevel::Default)
-                .compress_when(Policy),
-        }
+        Compress { inner }
     }
 }
 
 /// The service of [`CompressionLayer`].
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Compress<S> {
-    inner: Compression<Buffered<S>, Policy>,
+    inner: S,
 }
 
-impl<S: fmt::Debug> fmt::Debug for Compress<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Compress")
-            .field("inner", &self.inner.get_ref().inner)
-            .finish_non_exhaustive()
+/// A content coding this layer can answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coding {
+    Br,
+    Gzip,
+    Identity,
+}
+
+impl Coding {
+    /// Preference on equal q-values.
+    const ALL: [Coding; 3] = [Coding::Br, Coding::Gzip, Coding::Identity];
+
+    fn parse(token: &str) -> Option<Self> {
+        match token.to_ascii_lowercase().as_str() {
+            "br" => Some(Self::Br),
+            "gzip" | "x-gzip" => Some(Self::Gzip),
+            "identity" => Some(Self::Identity),
+            _ => None,
+        }
     }
 }
 
-/// What is worth compressing (see the module docs).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Policy;
+/// What `Accept-Encoding` lets us send: `None` when it refuses everything we have, identity
+/// included (→ 406). Codings we do not have are ignored; so are entries whose q-value does
+/// not parse.
+pub fn negotiate(headers: &HeaderMap) -> Option<Coding> {
+    let mut explicit: Vec<(Coding, u16)> = Vec::new();
+    let mut wildcard = None;
+    let entries = headers
+        .get_all(ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','));
+    for entry in entries {
+        let mut parts = entry.split(';');
+        let token = parts.next().unwrap_or("").trim();
+        let q = match parts.next() {
+            Some(param) => match qvalue(param) {
+                Some(q) => q,
+                None => continue,
+            },
+            None => 1000,
+        };
+        if token == "*" {
+            wildcard = Some(q);
+        } else if let Some(coding) = Coding::parse(token) {
+            explicit.push((coding, q));
+        }
+    }
+    let q_of = |coding: Coding| {
+        explicit
+            .iter()
+            .find(|(c, _)| *c == coding)
+            .map(|(_, q)| *q)
+            .or(wildcard)
+    };
+    // The highest q-value above zero; on a tie the earlier coding in `Coding::ALL`.
+    let best = Coding::ALL
+        .into_iter()
+        .filter_map(|c| q_of(c).filter(|q| *q > 0).map(|q| (c, q)))
+        .fold(None, |best: Option<(Coding, u16)>, (c, q)| match best {
+            Some((_, top)) if top >= q => best,
+            _ => Some((c, q)),
+        })
+        .map(|(c, _)| c);
+    match best {
+        Some(coding) => Some(coding),
+        // Nothing acceptable: identity still is, unless it was refused.
+        None if q_of(Coding::Identity) == Some(0) => None,
+        None => Some(Coding::Identity),
+    }
+}
 
-impl Predicate for Policy {
-    fn should_compress<B: Body>(&self, response: &http::Response<B>) -> bool {
-        worth_compressing(response.headers(), response.body().size_hint().exact())
+/// `q=0.5` → 500 (thousandths, RFC 9110's three decimals); `None` when malformed.
+fn qvalue(param: &str) -> Option<u16> {
+    let value = param
+        .trim()
+        .strip_prefix("q=")
+        .or(param.trim().strip_prefix("Q="))?;
+    let (int, frac) = value.split_once('.').unwrap_or((value, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths = format!("{frac:0<3}").parse::<u16>().ok()?;
+    match int {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
     }
 }
 
@@ -175,94 +236,26 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        if !request.headers().contains_key(ACCEPT_ENCODING) {
-            // Ready: `poll_ready` went through `Compression` and `Buffered` to this service.
-            return CompressFuture::Direct {
-                inner: self.inner.get_mut().inner.call(request),
-            };
-        }
-        CompressFuture::Compressing {
+        let coding = if request.headers().contains_key(ACCEPT_ENCODING) {
+            negotiate(request.headers())
+        } else {
+            Some(Coding::Identity)
+        };
+        CompressFuture {
             inner: self.inner.call(request),
+            coding,
         }
     }
 }
-
-/// The inner service with its response body as [`Full`], as tower-http's layer wants it.
-#[derive(Debug, Clone)]
-pub struct Buffered<S> {
-    inner: S,
-}
-
-impl<S> Service<Request> for Buffered<S>
-where
-    S: Service<Request, Response = Response>,
-{
-    type Response = http::Response<Full<Bytes>>;
-    type Error = S::Error;
-    type Future = BufferedFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        BufferedFuture {
-            inner: self.inner.call(request),
-        }
-    }
-}
-
-pin_project! {
-    /// The future of [`Buffered`].
-    #[derive(Debug)]
-    pub struct BufferedFuture<F> {
-        #[pin]
-        inner: F,
-    }
-}
-
-impl<F, E> Future for BufferedFuture<F>
-where
-    F: Future<Output = Result<Response, E>>,
-{
-    type Output = Result<http::Response<Full<Bytes>>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let response = ready!(self.project().inner.poll(cx))?;
-        Poll::Ready(Ok(response.map(Full::new)))
-    }
-}
-
-type Compressed = CompressionBody<Full<Bytes>>;
 
 pin_project! {
     /// The future of [`Compress`].
-    #[project = CompressProj]
-    pub enum CompressFuture<F> {
-        /// The client accepts no encoding: the response as it is.
-        Direct { #[pin] inner: F },
-        /// Waiting for the response, which tower-http then wraps in its encoder.
-        Compressing {
-            #[pin]
-            inner: tower_http::compression::ResponseFuture<BufferedFuture<F>, Policy>,
-        },
-        /// Collecting the (possibly) encoded body back into [`Bytes`].
-        Collecting {
-            parts: Option<http::response::Parts>,
-            #[pin]
-            body: Collect<Compressed>,
-        },
-    }
-}
-
-impl<F> fmt::Debug for CompressFuture<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match self {
-            Self::Direct { .. } => "Direct",
-            Self::Compressing { .. } => "Compressing",
-            Self::Collecting { .. } => "Collecting",
-        };
-        f.debug_tuple("CompressFuture").field(&state).finish()
+    #[derive(Debug)]
+    pub struct CompressFuture<F> {
+        #[pin]
+        inner: F,
+        // `None`: nothing the client accepts (406).
+        coding: Option<Coding>,
     }
 }
 
@@ -272,57 +265,59 @@ where
 {
     type Output = Result<Response, E>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        loop {
-            match self.as_mut().project() {
-                CompressProj::Direct { inner } => {
-                    let mut response = ready!(inner.poll(cx))?;
-                    let size = response.body().len() as u64;
-                    let headers = response.headers_mut();
-                    if worth_compressing(headers, Some(size)) && !mentions_accept_encoding(headers)
-                    {
-                        headers.append(VARY, HeaderValue::from_static("accept-encoding"));
-                    }
-                    return Poll::Ready(Ok(response));
-                }
-                CompressProj::Compressing { inner } => {
-                    let (parts, body) = ready!(inner.poll(cx))?.into_parts();
-                    self.set(CompressFuture::Collecting {
-                        parts: Some(parts),
-                        body: body.collect(),
-                    });
-                }
-                CompressProj::Collecting { parts, body } => {
-                    let collected = ready!(body.poll(cx));
-                    let Some(mut parts) = parts.take() else {
-                        panic!("CompressFuture polled after completion");
-                    };
-                    let response = match collected {
-                        Ok(collected) => {
-                            let body = collected.to_bytes();
-                            if !parts.headers.contains_key(CONTENT_LENGTH) && !body.is_empty() {
-                                parts
-                                    .headers
-                                    .insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
-                            }
-                            http::Response::from_parts(parts, body)
-                        }
-                        Err(e) => {
-                            // Encoding a body held in memory has no I/O to fail; this would
-                            // be an encoder bug, reported rather than hidden.
-                            let mut failed =
-                                text(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
-                            failed
-                                .extensions_mut()
-                                .insert(Cause(format!("compressing the response failed: {e}")));
-                            failed
-                        }
-                    };
-                    return Poll::Ready(Ok(response));
-                }
-            }
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = ready!(this.inner.poll(cx))?;
+        let Some(coding) = *this.coding else {
+            *response.status_mut() = StatusCode::NOT_ACCEPTABLE;
+            add_vary(response.headers_mut());
+            return Poll::Ready(Ok(response));
+        };
+        let size = response.body().len() as u64;
+        if !worth_compressing(response.headers(), Some(size)) {
+            return Poll::Ready(Ok(response));
         }
+        add_vary(response.headers_mut());
+        let encoded = match coding {
+            Coding::Identity => return Poll::Ready(Ok(response)),
+            Coding::Br => Ok(("br", Bytes::from(crate::brotli::compress(response.body())))),
+            Coding::Gzip => gzip(response.body()).map(|body| ("gzip", body)),
+        };
+        Poll::Ready(Ok(match encoded {
+            Ok((name, body)) => {
+                let headers = response.headers_mut();
+                headers.insert(CONTENT_ENCODING, HeaderValue::from_static(name));
+                headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+                headers.remove(ACCEPT_RANGES);
+                *response.body_mut() = body;
+                response
+            }
+            Err(e) => {
+                // Encoding into memory has no I/O to fail; this would be an encoder bug,
+                // reported rather than hidden.
+                let mut failed = text(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+                failed
+                    .extensions_mut()
+                    .insert(Cause(format!("compressing the response failed: {e}")));
+                failed
+            }
+        }))
     }
+}
+
+/// `Vary: Accept-Encoding`, unless the response already varies on it (or on everything).
+fn add_vary(headers: &mut HeaderMap) {
+    if !mentions_accept_encoding(headers) {
+        headers.append(VARY, HeaderValue::from_static("accept-encoding"));
+    }
+}
+
+/// `body` gzip-encoded.
+fn gzip(body: &[u8]) -> std::io::Result<Bytes> {
+    let out = Vec::with_capacity(body.len() / 4 + 64);
+    let mut gzip = flate2::write::GzEncoder::new(out, flate2::Compression::new(GZIP_LEVEL));
+    gzip.write_all(body)?;
+    Ok(Bytes::from(gzip.finish()?))
 }
 
 #[cfg(test)]
@@ -444,6 +439,57 @@ mod tests {
         }
         let svg = send(Some("gzip"), big, &[("content-type", "image/svg+xml")]).await;
         assert_eq!(content_encoding(&svg), Some("gzip"));
+    }
+
+    fn negotiated(accept: &str) -> Option<Coding> {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT_ENCODING, HeaderValue::from_str(accept).unwrap());
+        negotiate(&headers)
+    }
+
+    #[test]
+    fn accept_encoding_is_negotiated_as_rfc_9110_says() {
+        use Coding::*;
+        for (accept, expected) in [
+            ("gzip", Some(Gzip)),
+            ("x-gzip", Some(Gzip)),
+            ("br", Some(Br)),
+            ("gzip, br", Some(Br)),
+            ("br;q=0.5, gzip;q=1.0", Some(Gzip)),
+            ("br;q=0.8, gzip;q=0.8", Some(Br)),
+            ("gzip;q=0.5, identity", Some(Identity)),
+            ("zstd", Some(Identity)),
+            ("gzip;q=0", Some(Identity)),
+            ("*", Some(Br)),
+            ("*;q=0.2, gzip", Some(Gzip)),
+            ("*;q=0", None),
+            ("identity;q=0", None),
+            ("identity;q=0, gzip", Some(Gzip)),
+            ("*;q=0, identity", Some(Identity)),
+            ("gzip;q=2, br;q=abc", Some(Identity)),
+            ("GZIP;Q=0.9", Some(Gzip)),
+        ] {
+            assert_eq!(negotiated(accept), expected, "{accept}");
+        }
+    }
+
+    #[tokio::test]
+    async fn refusing_every_coding_is_406_and_ranges_go_with_compression() {
+        let body = text_body(20_000);
+        let r = send(Some("identity;q=0"), body.clone(), &[JSON]).await;
+        assert_eq!(r.status(), StatusCode::NOT_ACCEPTABLE);
+        assert_eq!(r.headers()["vary"], "accept-encoding");
+
+        let r = send(
+            Some("gzip"),
+            body.clone(),
+            &[JSON, ("accept-ranges", "bytes")],
+        )
+        .await;
+        assert_eq!(content_encoding(&r), Some("gzip"));
+        assert!(!r.headers().contains_key("accept-ranges"));
+        let plain = send(None, body, &[JSON, ("accept-ranges", "bytes")]).await;
+        assert_eq!(plain.headers()["accept-ranges"], "bytes");
     }
 
     #[tokio::test]
