@@ -37,6 +37,8 @@ pub struct LogSink {
     queue: Arc<Queue>,
     /// Where a line goes at once when nothing is queued: a write that never blocks.
     direct: Mutex<Option<Box<dyn Write + Send>>>,
+    /// stdout for the writer thread, until the thread starts with it.
+    writer: Mutex<Option<Box<dyn Write + Send>>>,
 }
 
 /// Most bytes of log lines waiting for stdout; past it lines are dropped and counted.
@@ -95,13 +97,6 @@ impl LogSink {
         direct: Option<Box<dyn Write + Send>>,
     ) -> Self {
         let queue = Arc::new(Queue::default());
-        let writer = queue.clone();
-        let (i, st) = (instance.clone(), stage.clone());
-        // If the thread cannot start, lines pile up to the bound and are dropped: the bootstrap
-        // still serves requests.
-        let _ = std::thread::Builder::new()
-            .name("up-log-writer".into())
-            .spawn(move || writer.run(out, &i, st.as_deref()));
         let mut common = String::from(",\"instance\":");
         push_json(&mut common, &instance);
         // Always present (null when no stage is set), so every line has the same fields.
@@ -118,7 +113,22 @@ impl LogSink {
             common,
             queue,
             direct: Mutex::new(direct),
+            writer: Mutex::new(Some(out)),
         }
+    }
+
+    /// Starts the writer thread the first time a line is queued: while stdout takes every line
+    /// at once, the bootstrap has no second thread (no stack, no cross-CPU wake-ups). If the
+    /// thread cannot start, lines pile up to the bound and are dropped: requests are served.
+    fn start_writer(&self) {
+        let Some(out) = lock(&self.writer).take() else {
+            return;
+        };
+        let queue = self.queue.clone();
+        let (instance, stage) = (self.instance.clone(), self.stage.clone());
+        let _ = std::thread::Builder::new()
+            .name("up-log-writer".into())
+            .spawn(move || queue.run(out, &instance, stage.as_deref()));
     }
 
     /// Waits (at most two seconds) until every queued line is written: before exiting.
@@ -208,11 +218,10 @@ impl LogSink {
         if pending.bytes.is_empty() && pending.dropped == 0 && !pending.writing {
             // Nothing queued or being written: this line may go out now, in order.
             if let Some(direct) = lock(&self.direct).as_mut() {
-                match direct.write(rest) {
-                    Ok(n) => rest = &rest[n.min(rest.len())..],
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    // Not writable at all: the writer thread's handle may still be.
-                    Err(_) => {}
+                // On an error (`WouldBlock` when the pipe is full) the whole line goes to the
+                // writer thread, whose blocking handle waits for room.
+                if let Ok(n) = direct.write(rest) {
+                    rest = &rest[n.min(rest.len())..];
                 }
                 if rest.is_empty() {
                     return;
@@ -228,6 +237,7 @@ impl LogSink {
             pending.bytes.extend_from_slice(rest);
         }
         drop(pending);
+        self.start_writer();
         self.queue.queued.notify_one();
     }
 
