@@ -31,6 +31,10 @@ const LISTEN_POLL: Duration = Duration::from_millis(1);
 const TAIL_LINES: usize = 20;
 /// Longest app output line logged as is; longer lines are cut with a marker.
 pub const MAX_LINE: usize = 16 * 1024;
+/// How much of the app's output is read at a time: a pipe's atomic write. A longer line is
+/// put together over several reads (up to [`MAX_LINE`]); the bootstrap holds 4 KiB per stream
+/// rather than a line's worth.
+const READ_BUFFER: usize = 4 * 1024;
 
 /// A running app.
 #[derive(Debug)]
@@ -497,7 +501,7 @@ where
     R: AsyncRead + Unpin + Send + 'static,
 {
     tokio::spawn(async move {
-        let mut reader = BufReader::with_capacity(MAX_LINE, stream);
+        let mut reader = BufReader::with_capacity(READ_BUFFER, stream);
         let mut buf = Vec::with_capacity(256);
         loop {
             buf.clear();
