@@ -755,12 +755,18 @@ fn repeat_zeros(mut run: usize, tokens: &mut Vec<(u8, u8)>) {
         tokens.extend(std::iter::repeat_n((0, 0), run));
         return;
     }
-    // Consecutive 17s multiply: the decoder reads the digits most significant first.
+    push_repeat(REPEAT_ZERO, 3, run, tokens);
+}
+
+/// `run` (≥ 3) as consecutive repeat codes `code` with `bits` extra bits each: consecutive
+/// repeat codes multiply, and the decoder reads the digits most significant first.
+fn push_repeat(code: u8, bits: u32, mut run: usize, tokens: &mut Vec<(u8, u8)>) {
+    let mask = (1 << bits) - 1;
     let first = tokens.len();
     run -= 3;
     loop {
-        tokens.push((REPEAT_ZERO, (run & 7) as u8));
-        run >>= 3;
+        tokens.push((code, (run & mask) as u8));
+        run >>= bits;
         if run == 0 {
             break;
         }
@@ -782,17 +788,7 @@ fn repeat_length(previous: u8, value: u8, mut run: usize, tokens: &mut Vec<(u8, 
         tokens.extend(std::iter::repeat_n((value, 0), run));
         return;
     }
-    let first = tokens.len();
-    run -= 3;
-    loop {
-        tokens.push((REPEAT_PREVIOUS, (run & 3) as u8));
-        run >>= 2;
-        if run == 0 {
-            break;
-        }
-        run -= 1;
-    }
-    tokens[first..].reverse();
+    push_repeat(REPEAT_PREVIOUS, 2, run, tokens);
 }
 
 /// Huffman code lengths of at most `limit` bits for `histogram` into `lengths` (0 for unused
