@@ -376,6 +376,21 @@ struct Match {
     score: usize,
 }
 
+impl Match {
+    /// Takes the candidate if it scores higher; says whether it did.
+    fn offer(&mut self, len: usize, distance: usize, score: usize) -> bool {
+        let better = score > self.score;
+        if better {
+            *self = Match {
+                len,
+                distance,
+                score,
+            };
+        }
+        better
+    }
+}
+
 /// One hash bucket: the latest positions with that hash, newest first, in one cache line.
 #[derive(Debug, Clone, Copy)]
 #[repr(align(64))]
@@ -450,16 +465,10 @@ impl Matcher {
                 continue;
             }
             let len = match_len(data, from, at, max_len);
-            if len >= 3 || (len == 2 && index < 2) {
-                let score = recent_score(len, index);
-                if score > best.score {
-                    best = Match {
-                        len,
-                        distance,
-                        score,
-                    };
-                    best_len = len;
-                }
+            if (len >= 3 || (len == 2 && index < 2))
+                && best.offer(len, distance, recent_score(len, index))
+            {
+                best_len = len;
             }
         }
         let bucket = self.bucket(data, at);
@@ -476,16 +485,8 @@ impl Matcher {
                 continue;
             }
             let len = match_len(data, from, at, max_len);
-            if len >= 4 {
-                let score = score(len, distance);
-                if score > best.score {
-                    best = Match {
-                        len,
-                        distance,
-                        score,
-                    };
-                    best_len = len;
-                }
+            if len >= 4 && best.offer(len, distance, score(len, distance)) {
+                best_len = len;
             }
         }
         self.buckets[bucket].push(relative as u32);
