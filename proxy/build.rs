@@ -8,9 +8,13 @@
 //! does (compression, JWT, error pages, ...), maps nearly the whole binary: grouped, the
 //! bootstrap's resident code is about the size of what it runs (issue 2's RSS target).
 //!
-//! Names are matched without their hash (`…17h*`), so the list survives most changes; a
-//! function it misses is only placed with the rest. Set `UP_HOT_FUNCTIONS=off` to link
-//! without it.
+//! The list names the exact input sections that ran (their names carry the build's symbol
+//! hashes), then the same functions without their hash (`…17h*`): exact names place only the
+//! code that ran, and while dependencies, flags and toolchain stay the same so do the hashes;
+//! the hash-free names still find that code when they change (with every other instance of
+//! a generic function). A function the list misses is only placed with the rest. Set
+//! `UP_HOT_FUNCTIONS=off` to link without it; `UP_LINK_MAP=<file>` writes the link map
+//! (`scripts/hot-functions` reads it).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -18,6 +22,7 @@ use std::path::PathBuf;
 fn main() {
     println!("cargo:rerun-if-changed=hot-functions.txt");
     println!("cargo:rerun-if-env-changed=UP_HOT_FUNCTIONS");
+    println!("cargo:rerun-if-env-changed=UP_LINK_MAP");
     let var = |name: &str| std::env::var(name).unwrap_or_default();
     let wanted = var("CARGO_CFG_TARGET_OS") == "linux"
         && var("CARGO_CFG_TARGET_ENV") == "musl"
@@ -36,12 +41,17 @@ fn main() {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        // `libc:<member>`: a musl object (one function each, in a plain `.text`).
-        let _ = match line.strip_prefix("libc:") {
-            Some(member) => writeln!(script, "    *libc.a:{member}(.text .text.*)"),
-            // LLVM puts functions it deems cold (`#[cold]`, such as `RawVec::grow_one`, which
-            // runs all the time) in `.text.unlikely.*`.
-            None => writeln!(script, "    *(.text.{line} .text.unlikely.{line})"),
+        let _ = if let Some(member) = line.strip_prefix("libc:") {
+            // A musl object (one function each, in a plain `.text`).
+            writeln!(script, "    *libc.a:{member}(.text .text.*)")
+        } else if line.starts_with(".text") {
+            // An exact input section, hash included.
+            writeln!(script, "    *({line})")
+        } else {
+            // A function name (`*` for its hash). LLVM puts functions it deems cold
+            // (`#[cold]`, such as `RawVec::grow_one`, which runs all the time) in
+            // `.text.unlikely.*`.
+            writeln!(script, "    *(.text.{line} .text.unlikely.{line})")
         };
     }
     script.push_str("  }\n}\nINSERT BEFORE .text;\n");
@@ -54,4 +64,7 @@ fn main() {
         "cargo:rustc-link-arg-bin=bootstrap=-Wl,-T,{}",
         out.display()
     );
+    if let Ok(map) = std::env::var("UP_LINK_MAP") {
+        println!("cargo:rustc-link-arg-bin=bootstrap=-Wl,-Map,{map}");
+    }
 }
