@@ -949,12 +949,14 @@ impl BitWriter {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::fmt::Write as _;
-    use std::io::{Read, Write as _};
+    use std::io::Read;
 
-    fn decode(compressed: &[u8]) -> Vec<u8> {
+    /// What a reference decoder (the `brotli` crate) makes of `compressed`; the compression
+    /// layer's tests use it too.
+    pub(crate) fn decode(compressed: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         ::brotli::Decompressor::new(compressed, 4096)
             .read_to_end(&mut out)
@@ -1080,10 +1082,11 @@ mod tests {
         s.into_bytes()
     }
 
+    /// Size of `input` as the compression layer gzips it (level 6).
     fn gzip6(input: &[u8]) -> usize {
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
-        encoder.write_all(input).expect("gzip into memory");
-        encoder.finish().expect("gzip into memory").len()
+        crate::middleware::compression::gzip(input)
+            .expect("gzip into memory")
+            .len()
     }
 
     /// One meta-block written from hand-made commands (`block` is what they produce).
